@@ -1,0 +1,115 @@
+/**
+ * The token estimate used when the upstream reports no usage (an upstream without usage, a
+ * client abort, an upstream abort, a timeout). One documented rule, shared by every plugin:
+ *
+ *   completion ≈ ceil(C / 4)            C = UTF-8 characters of generated text streamed so far
+ *                                         (content, reasoning, tool-call arguments; counted by
+ *                                         the usage reader on the JSON text, escapes as one)
+ *   prompt     ≈ ceil(P / 4) + 4 × M     P = UTF-8 characters of the request's text (message
+ *                                         contents, text parts, system, prompt, input), M = the
+ *                                         number of messages (role and framing overhead)
+ *   fallback   ≈ ceil(B / 4)            B = request body bytes, when the body is not JSON
+ *
+ * Four characters per token is OpenAI's rule of thumb for English; it undercounts CJK text.
+ * Images, audio and tool definitions are not counted. Estimates are always whole numbers ≥ 0 and
+ * marked `estimated` wherever they are logged.
+ */
+import * as cjson from "cjson.safe";
+import { utf8Length } from "./utf8";
+import { asObject, JsonObject } from "./usage";
+
+export const CHARS_PER_TOKEN = 4;
+export const TOKENS_PER_MESSAGE = 4;
+
+/** Tokens for C characters of text: ceil(C / 4). */
+export function tokensForChars(chars: number): number {
+  if (chars <= 0) return 0;
+  return math.ceil(chars / CHARS_PER_TOKEN);
+}
+
+/** The completion estimate for the generated text counted so far. */
+export function estimateCompletionTokens(contentChars: number): number {
+  return tokensForChars(contentChars);
+}
+
+/** Characters of text in a message `content`: a string, or a list of parts with `text`. */
+function contentTextChars(content: unknown): number {
+  if (type(content) === "string") return utf8Length(content as string);
+  const parts = asObject(content) as unknown as unknown[] | undefined;
+  if (parts === undefined) return 0;
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (type(part) === "string") n += utf8Length(part as string);
+    else {
+      const p = asObject(part);
+      if (p !== undefined) {
+        if (type(p.text) === "string") n += utf8Length(p.text as string);
+        // Anthropic tool results carry text in nested content.
+        if (p.content !== undefined) n += contentTextChars(p.content);
+      }
+    }
+  }
+  return n;
+}
+
+export interface PromptText {
+  /** Characters of text. */
+  chars: number;
+  /** Messages (chat turns). */
+  messages: number;
+}
+
+/** The text of a decoded request body: OpenAI/Anthropic/Ollama chat, completions, embeddings, Responses. */
+export function promptText(body: JsonObject): PromptText {
+  let chars = 0;
+  let messages = 0;
+  const list = asObject(body.messages) as unknown as unknown[] | undefined;
+  if (list !== undefined) {
+    for (let i = 0; i < list.length; i++) {
+      const m = asObject(list[i]);
+      if (m === undefined) continue;
+      messages += 1;
+      chars += contentTextChars(m.content);
+    }
+  }
+  chars += contentTextChars(body.system); // Anthropic
+  chars += contentTextChars(body.prompt); // completions, Ollama generate
+  chars += contentTextChars(body.instructions); // Responses API
+  const input = body.input; // embeddings, Responses API
+  if (type(input) === "string") chars += utf8Length(input as string);
+  else {
+    const items = asObject(input) as unknown as unknown[] | undefined;
+    if (items !== undefined) {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        if (type(item) === "string") chars += utf8Length(item as string);
+        else {
+          const it = asObject(item);
+          if (it !== undefined) {
+            messages += 1;
+            chars += contentTextChars(it.content);
+          }
+        }
+      }
+    }
+  }
+  return { chars, messages };
+}
+
+/** The prompt estimate of a decoded request body: ceil(P / 4) + 4 × M. */
+export function estimatePromptTokens(body: unknown): number {
+  const o = asObject(body);
+  if (o === undefined) return 0;
+  const t = promptText(o);
+  return tokensForChars(t.chars) + TOKENS_PER_MESSAGE * t.messages;
+}
+
+/** The prompt estimate of a raw request body: decoded when it is JSON, else ceil(bytes / 4). */
+export function estimatePromptTokensFromBody(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return 0;
+  const [body] = cjson.decode(raw);
+  const o = asObject(body);
+  if (o === undefined) return tokensForChars(raw.length);
+  return estimatePromptTokens(o);
+}

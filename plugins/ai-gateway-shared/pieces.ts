@@ -1,0 +1,95 @@
+/**
+ * A string built from pieces, for the bytes a reader carries from one chunk to the next.
+ *
+ * Appending `a .. b` chunk after chunk copies the whole string each time (quadratic when a
+ * large event arrives in small chunks); keeping every chunk in a list costs a table slot per
+ * chunk (a 1 MiB event in 1-byte chunks: a million slots). This gathers up to 64 pieces in a
+ * list, then joins them onto a short stack whose top two merge while the lower one is not longer
+ * than the upper (the "Tower of Hanoi" buffer of Programming in Lua): at most 64 + log2(bytes)
+ * slots, each byte copied about log2(bytes) times.
+ */
+/** Small pieces gathered in a list before they are joined and go on the stack. */
+const SMALL_PIECES = 64;
+
+export class Pieces {
+  /** Total bytes held. */
+  bytes = 0;
+  /** The latest pieces, in order (a table slot each: cheaper than joining for tiny chunks). */
+  private small: (string | undefined)[] = [];
+  private smallCount = 0;
+  /** Older bytes, joined in pieces of decreasing length (the tower). */
+  private stack: (string | undefined)[] = [];
+  private stackCount = 0;
+
+  push(s: string): void {
+    if (s.length === 0) return;
+    this.small[this.smallCount] = s;
+    this.smallCount += 1;
+    this.bytes += s.length;
+    if (this.smallCount === SMALL_PIECES) this.pushStack(this.takeSmall());
+  }
+
+  /** True when nothing is held. */
+  isEmpty(): boolean {
+    return this.bytes === 0;
+  }
+
+  /** Everything held, as one string; the pieces are cleared. */
+  take(): string {
+    if (this.bytes === 0) return "";
+    const recent = this.takeSmall();
+    let all = recent;
+    if (this.stackCount > 0) {
+      const stack = this.stack;
+      const older = this.stackCount === 1 ? (stack[0] as string) : table.concat(stack as string[], "", 1, this.stackCount);
+      for (let i = 0; i < this.stackCount; i++) stack[i] = undefined;
+      this.stackCount = 0;
+      all = older + recent;
+    }
+    this.bytes = 0;
+    return all;
+  }
+
+  /** Keeps only the last `size` bytes held. */
+  keepLast(size: number): void {
+    if (this.bytes <= size) return;
+    const tail = string.sub(this.take(), -size);
+    this.push(tail);
+  }
+
+  clear(): void {
+    for (let i = 0; i < this.smallCount; i++) this.small[i] = undefined;
+    for (let i = 0; i < this.stackCount; i++) this.stack[i] = undefined;
+    this.smallCount = 0;
+    this.stackCount = 0;
+    this.bytes = 0;
+  }
+
+  private takeSmall(): string {
+    const count = this.smallCount;
+    if (count === 0) return "";
+    const small = this.small;
+    const joined = count === 1 ? (small[0] as string) : table.concat(small as string[], "", 1, count);
+    for (let i = 0; i < count; i++) small[i] = undefined;
+    this.smallCount = 0;
+    return joined;
+  }
+
+  private pushStack(s: string): void {
+    const stack = this.stack;
+    let count = this.stackCount;
+    stack[count] = s;
+    count += 1;
+    while (count > 1 && (stack[count - 2] as string).length <= (stack[count - 1] as string).length) {
+      stack[count - 2] = (stack[count - 2] as string) + (stack[count - 1] as string);
+      stack[count - 1] = undefined;
+      count -= 1;
+    }
+    this.stackCount = count;
+  }
+}
+
+/** A new, empty string builder (for Lua callers: `pieces.newPieces()`). */
+export function newPieces(): Pieces {
+  return new Pieces();
+}

@@ -1,0 +1,285 @@
+/**
+ * Incremental Server-Sent Events reader (WHATWG HTML "event stream interpretation").
+ *
+ * Fed the response body chunk by chunk, whatever the chunk boundaries: LF, CRLF and CR line
+ * endings (a CR that ends one chunk and the LF that starts the next are one line ending),
+ * comment lines, `data:` with or without the space, several `data:` lines joined with "\n",
+ * a leading UTF-8 BOM, and a chunk boundary anywhere (inside a line, a JSON string or a
+ * multi-byte UTF-8 character: bytes are only carried over, never decoded).
+ *
+ * Memory is bounded: only the unfinished line and the data lines of the unfinished event are
+ * kept, and an event larger than `maxEventBytes` is dropped (counted in `oversized`) instead of
+ * growing a buffer. Lines are found with plain string.find over whole chunks; the unfinished
+ * line is kept in a few pieces (pieces.ts) joined when its line ending arrives, so a large event
+ * fed in small chunks costs n·log(n), not n².
+ */
+
+import { Pieces } from "./pieces";
+
+/** An event as dispatched by the reader. */
+export interface SseEvent {
+  /** The `event:` field, when the event had one. */
+  event?: string;
+  /** The `data:` lines joined with "\n". */
+  data: string;
+  /** The last event ID seen in the stream so far (the SSE "last event ID buffer"). */
+  id?: string;
+}
+
+/** Called for each complete event, in stream order. */
+export type SseEventHandler = (this: void, data: string, event: string | undefined, id: string | undefined) => void;
+
+export interface SseReaderOptions {
+  /** Largest event (its data lines plus its unfinished line) kept, in bytes. Default 1 MiB. */
+  maxEventBytes?: number;
+}
+
+export interface SseReader {
+  /** Reads the next chunk; calls `onEvent` for every event it completes; returns how many. */
+  feed(chunk: string, onEvent: SseEventHandler): number;
+  /** Same as feed, returning the completed events as a list (tests, simple callers). */
+  feedEvents(chunk: string): SseEvent[];
+  /**
+   * End of the stream; returns true when an unfinished event (or line) was left over. Per the
+   * SSE spec such an event is not dispatched; given `onEvent`, it is, as if a blank line had
+   * followed (a stream cut after `data: [DONE]\n` still shows its terminator).
+   */
+  finish(onEvent?: SseEventHandler): boolean;
+  /** Events dropped because they were larger than maxEventBytes. */
+  readonly oversized: number;
+  /** Comment lines seen (`: ping` keep-alives). */
+  readonly comments: number;
+  /** Bytes currently held for the unfinished line and event (for memory accounting). */
+  readonly bufferedBytes: number;
+}
+
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
+
+const LF = 10;
+const COLON = 58;
+const SPACE = 32;
+
+/** Position of the next `byte` (a one-character string) in s at or after pos, or n + 1. */
+function nextByte(s: string, byte: string, pos: number, n: number): number {
+  const [p] = string.find(s, byte, pos, true);
+  return p === undefined ? n + 1 : p;
+}
+
+class Reader implements SseReader {
+  oversized = 0;
+  comments = 0;
+  bufferedBytes = 0;
+
+  private readonly maxEventBytes: number;
+  /** The unfinished line (it has no terminator yet). */
+  private readonly tail = new Pieces();
+  /** The previous chunk ended with CR: an LF starting this chunk belongs to it. */
+  private afterCR = false;
+  /** The current event went over the cap: ignore its lines until the blank line. */
+  private discarding = false;
+  /** ... and the unfinished line is part of it: drop bytes up to its line ending. */
+  private droppingLine = false;
+  private firstLine = true;
+
+  private dataParts: (string | undefined)[] = [];
+  private dataCount = 0;
+  private dataBytes = 0;
+  private eventName: string | undefined = undefined;
+  private lastId: string | undefined = undefined;
+
+  /** Events completed by the chunk being fed; reset by feed. */
+  private dispatched = 0;
+
+  constructor(opts: SseReaderOptions | undefined) {
+    this.maxEventBytes = (opts && opts.maxEventBytes) || DEFAULT_MAX_EVENT_BYTES;
+  }
+
+  feed(chunk: string, onEvent: SseEventHandler): number {
+    this.dispatched = 0;
+    const n = chunk.length;
+    if (n === 0) return 0;
+    let pos = 1;
+    if (this.afterCR) {
+      this.afterCR = false;
+      if (string.byte(chunk, 1) === LF) pos = 2;
+    }
+    // The next CR and LF at or after pos (n + 1: none), each found by a plain search (memchr,
+    // kept in the JIT trace) and searched again only once passed: linear in the chunk whatever
+    // the line endings.
+    let cr = nextByte(chunk, "\r", pos, n);
+    let lf = nextByte(chunk, "\n", pos, n);
+    while (pos <= n) {
+      let e: number;
+      let next: number;
+      if (cr < lf) {
+        e = cr;
+        if (cr + 1 === lf && lf <= n) {
+          next = lf + 1;
+        } else {
+          next = cr + 1;
+          if (cr === n) this.afterCR = true; // an LF starting the next chunk belongs to this CR
+        }
+      } else if (lf <= n) {
+        e = lf;
+        next = lf + 1;
+      } else {
+        this.keepTail(chunk, pos, n);
+        break;
+      }
+      if (this.tail.bytes > 0) {
+        const line = this.tail.take() + string.sub(chunk, pos, e - 1);
+        this.bufferedBytes = this.dataBytes;
+        this.line(line, 1, line.length, onEvent);
+      } else if (this.droppingLine) {
+        // The rest of a line that belonged to an oversized event.
+        this.droppingLine = false;
+      } else {
+        this.line(chunk, pos, e - 1, onEvent);
+      }
+      pos = next;
+      if (cr < pos) cr = nextByte(chunk, "\r", pos, n);
+      if (lf < pos) lf = nextByte(chunk, "\n", pos, n);
+    }
+    return this.dispatched;
+  }
+
+  feedEvents(chunk: string): SseEvent[] {
+    const events: SseEvent[] = [];
+    this.feed(chunk, (data, event, id) => {
+      events.push({ data, event, id });
+    });
+    return events;
+  }
+
+  finish(onEvent?: SseEventHandler): boolean {
+    const leftover = this.tail.bytes > 0 || this.dataCount > 0 || this.discarding;
+    if (onEvent !== undefined && leftover) {
+      // Lenient end: the unfinished line and event are read as if a blank line had followed.
+      this.dispatched = 0;
+      if (this.tail.bytes > 0 && !this.droppingLine) {
+        const line = this.tail.take();
+        this.line(line, 1, line.length, onEvent);
+      }
+      this.line("", 1, 0, onEvent);
+    }
+    this.tail.clear();
+    this.resetEvent();
+    this.discarding = false;
+    this.droppingLine = false;
+    this.afterCR = false;
+    return leftover;
+  }
+
+  private keepTail(chunk: string, pos: number, n: number): void {
+    if (pos > n || this.droppingLine) return;
+    const size = n - pos + 1;
+    if (this.tail.bytes + size + this.dataBytes > this.maxEventBytes) {
+      this.overflow();
+      this.droppingLine = true;
+      return;
+    }
+    this.tail.push(pos === 1 ? chunk : string.sub(chunk, pos, n));
+    this.bufferedBytes = this.tail.bytes + this.dataBytes;
+  }
+
+  private overflow(): void {
+    if (!this.discarding) {
+      this.discarding = true;
+      this.oversized += 1;
+    }
+    this.resetEvent();
+    this.tail.clear();
+    this.bufferedBytes = 0;
+  }
+
+  private resetEvent(): void {
+    if (this.dataCount > 16) this.dataParts = [];
+    else for (let i = 0; i < this.dataCount; i++) this.dataParts[i] = undefined;
+    this.dataCount = 0;
+    this.dataBytes = 0;
+    this.eventName = undefined;
+    this.bufferedBytes = this.tail.bytes;
+  }
+
+  /** Interprets the line s[a..b] (terminator excluded). */
+  private line(s: string, a: number, b: number, onEvent: SseEventHandler): void {
+    if (this.firstLine) {
+      this.firstLine = false;
+      const [c1, c2, c3] = string.byte(s, a, a + 2);
+      if (c1 === 0xef && c2 === 0xbb && c3 === 0xbf) a += 3;
+    }
+    if (a > b) {
+      this.dispatch(onEvent);
+      return;
+    }
+    if (this.discarding) return;
+    const [c, c2, c3, c4, c5] = string.byte(s, a, a + 4);
+    if (c === COLON) {
+      this.comments += 1;
+      return;
+    }
+    if (c === 100 /* d */ && c2 === 97 /* a */ && c3 === 116 /* t */ && c4 === 97 /* a */ && c5 === COLON) {
+      // The hot path: a data line, read without a search for the colon.
+      let vs = a + 5;
+      if (vs <= b && string.byte(s, vs) === SPACE) vs += 1;
+      this.addData(vs <= b ? string.sub(s, vs, b) : "");
+      return;
+    }
+    if (c === 101 /* e */ && c2 === 118 /* v */ && c3 === 101 /* e */ && c4 === 110 /* n */ && c5 === 116 /* t */
+      && string.byte(s, a + 5) === COLON) {
+      let vs = a + 6;
+      if (vs <= b && string.byte(s, vs) === SPACE) vs += 1;
+      this.eventName = vs <= b ? string.sub(s, vs, b) : "";
+      return;
+    }
+    // The field name runs to the first colon; a line without one is a field with an empty value.
+    const [colon] = string.find(s, ":", a, true);
+    let nameEnd = b;
+    let value = "";
+    if (colon !== undefined && colon <= b) {
+      nameEnd = colon - 1;
+      let vs = colon + 1;
+      if (vs <= b && string.byte(s, vs) === SPACE) vs += 1;
+      if (vs <= b) value = string.sub(s, vs, b);
+    }
+    const nameLength = nameEnd - a + 1;
+    if (c === 100 /* d */ && nameLength === 4 && string.sub(s, a, nameEnd) === "data") {
+      this.addData(value);
+    } else if (c === 101 /* e */ && nameLength === 5 && string.sub(s, a, nameEnd) === "event") {
+      this.eventName = value;
+    } else if (c === 105 /* i */ && nameLength === 2 && string.sub(s, a, nameEnd) === "id") {
+      if (string.find(value, "\0", 1, true)[0] === undefined) this.lastId = value;
+    }
+    // `retry` and unknown fields are ignored, as the spec says.
+  }
+
+  private addData(value: string): void {
+    this.dataParts[this.dataCount] = value;
+    this.dataCount += 1;
+    this.dataBytes += value.length + 1;
+    this.bufferedBytes = this.dataBytes + this.tail.bytes;
+    if (this.dataBytes > this.maxEventBytes) this.overflow();
+  }
+
+  private dispatch(onEvent: SseEventHandler): void {
+    if (this.discarding) {
+      this.discarding = false;
+      this.resetEvent();
+      return;
+    }
+    if (this.dataCount === 0) {
+      this.eventName = undefined;
+      return;
+    }
+    const data = this.dataCount === 1 ? (this.dataParts[0] as string) : table.concat(this.dataParts as string[], "\n", 1, this.dataCount);
+    const name = this.eventName;
+    this.resetEvent();
+    this.dispatched += 1;
+    onEvent(data, name === "" ? undefined : name, this.lastId === "" ? undefined : this.lastId);
+  }
+}
+
+/** A new reader for one response body. */
+export function newSseReader(opts?: SseReaderOptions): SseReader {
+  return new Reader(opts);
+}
