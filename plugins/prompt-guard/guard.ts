@@ -1,0 +1,117 @@
+/**
+ * The guard's decision over a decoded request body: extraction, limits, UTF-8, patterns, in
+ * that order, stopping at the first violation. Pure: no kong; ngx.re only through the matcher.
+ *
+ * Every violation carries its HTTP status and the error `code` the client sees: `code` equals
+ * `reason`, except for the three pattern reasons, which all answer "prompt_blocked" with the
+ * configured error_message (so that a client cannot probe which rule it hit).
+ */
+import { extractPrompts, type ExtractProblemReason, type MatchScope, type PromptText } from "./extract";
+import { checkMessageCount, checkPromptLength, type LimitReason, type LimitViolation } from "./limits";
+import { isAscii, isValidUtf8, matchPrompts, ruleSetFor, type MatchOutcome, type RuleConfig } from "./matcher";
+
+export type PatternReason = "deny_pattern" | "allow_pattern_missing" | "pattern_error";
+export type BodyReason = "body_too_large" | "body_unreadable" | "invalid_json";
+export type Reason = PatternReason | LimitReason | ExtractProblemReason | BodyReason | "invalid_utf8";
+
+export const BLOCKED_CODE = "prompt_blocked";
+
+export interface Violation {
+  reason: Reason;
+  status: number;
+  /** The OpenAI-style error `code`. */
+  code: string;
+  /** What the client is told. Never contains prompt text. */
+  message: string;
+  /** The rule that matched (or failed to run). */
+  rule?: string;
+  /** The message the violation is about (0-based index in `messages` or `prompt`). */
+  message_index?: number;
+  role?: string;
+  /** The offending text: goes to the log only with log_prompt. */
+  text?: string;
+  /** ngx.re's error for pattern_error (e.g. "pcre_exec() failed: -8", the match limit). */
+  error?: string;
+}
+
+export interface GuardConfig extends RuleConfig {
+  readonly match_scope: MatchScope;
+  readonly max_messages?: number | null;
+  readonly max_prompt_length?: number | null;
+  readonly error_message: string;
+}
+
+export interface Verdict {
+  /** Undefined when the request passes. */
+  violation?: Violation;
+  /** The texts that were checked (empty when a violation came before extraction finished). */
+  items: PromptText[];
+}
+
+type JsonObject = { [key: string]: unknown };
+
+/** A violation that is not about a pattern: status 400, code = reason. */
+export function requestViolation(reason: Exclude<Reason, PatternReason>, message: string, status = 400): Violation {
+  return { reason, status, code: reason, message };
+}
+
+function limitViolation(v: LimitViolation): Violation {
+  return requestViolation(v.reason, v.message);
+}
+
+function patternViolation(outcome: MatchOutcome, errorMessage: string): Violation {
+  const item = outcome.item;
+  const reason: PatternReason = outcome.kind === "deny" ? "deny_pattern" : outcome.kind === "no_allow" ? "allow_pattern_missing" : "pattern_error";
+  return {
+    reason,
+    status: 400,
+    code: BLOCKED_CODE,
+    message: errorMessage,
+    rule: outcome.kind === "no_allow" ? undefined : outcome.rule,
+    message_index: item.message_index,
+    role: item.role,
+    text: item.text,
+    error: outcome.kind === "error" ? outcome.error : undefined,
+  };
+}
+
+/**
+ * Scans the texts once: which are plain ASCII (most prompts; their length needs no counting),
+ * and the first one that is not valid UTF-8, if any.
+ */
+function scanTexts(items: readonly PromptText[]): LuaMultiReturn<[boolean[], PromptText | undefined]> {
+  const ascii: boolean[] = [];
+  for (const item of items) {
+    const plain = isAscii(item.text);
+    if (!plain && !isValidUtf8(item.text)) return $multi(ascii, item);
+    ascii.push(plain);
+  }
+  return $multi(ascii, undefined);
+}
+
+function where(item: PromptText): string {
+  return item.message_index === undefined ? `the ${item.role} text` : `message ${item.message_index}`;
+}
+
+/** The guard's verdict on a request body that decoded to a JSON object. */
+export function evaluate(conf: GuardConfig, body: JsonObject): Verdict {
+  const extraction = extractPrompts(body, conf.match_scope);
+  const items = extraction.items;
+  if (extraction.problem !== undefined) {
+    return { violation: requestViolation(extraction.problem.reason, extraction.problem.message), items: [] };
+  }
+  const tooMany = checkMessageCount(extraction.message_count, conf.max_messages);
+  if (tooMany !== undefined) return { violation: limitViolation(tooMany), items };
+  const [ascii, invalid] = scanTexts(items);
+  if (invalid !== undefined) {
+    const violation = requestViolation("invalid_utf8", `${where(invalid)} is not valid UTF-8`);
+    violation.message_index = invalid.message_index;
+    violation.role = invalid.role;
+    return { violation, items };
+  }
+  const tooLong = checkPromptLength(items, conf.max_prompt_length, ascii);
+  if (tooLong !== undefined) return { violation: limitViolation(tooLong), items };
+  const outcome = matchPrompts(ruleSetFor(conf), items);
+  if (outcome !== undefined) return { violation: patternViolation(outcome, conf.error_message), items };
+  return { items };
+}
