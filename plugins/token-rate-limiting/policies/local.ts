@@ -1,0 +1,92 @@
+// Counters in this node's shared memory: the `kong_rate_limiting_counters` dict every Kong
+// declares (Kong's rate-limiting uses it too, with its own "ratelimit:" prefix). incr is atomic
+// across workers, so reserving first and checking the value before the increment serialises
+// concurrent requests exactly.
+
+import { admit } from "../admission";
+import type { Adjustment, CounterValues, CounterWindow } from "../counters";
+import type { WindowType } from "../windows";
+
+export const DICT_NAME = "kong_rate_limiting_counters";
+
+function dict(): NgxSharedDict | undefined {
+  return ngx.shared[DICT_NAME];
+}
+
+function read(shm: NgxSharedDict, key: string): number {
+  const [value] = shm.get(key);
+  return typeof value === "number" ? value : 0;
+}
+
+function readAll(shm: NgxSharedDict, windows: CounterWindow[]): CounterValues[] {
+  return windows.map((w) => ({ current: read(shm, w.key), previous: w.prevKey !== undefined ? read(shm, w.prevKey) : 0 }));
+}
+
+function admits(windows: CounterWindow[], windowType: WindowType, values: CounterValues[], reserve: number): boolean {
+  const counts = windows.map((w, i) => ({ spec: w.spec, pos: w.pos, current: values[i].current, previous: values[i].previous }));
+  return admit(windowType, counts, reserve).admitted;
+}
+
+/**
+ * Reads every window and, when all admit the request and it reserves, adds the reservation
+ * atomically. The values before each increment are checked again, so of two requests racing
+ * for the last tokens only one gets them; the loser's reservation is taken back. Returns the
+ * values before this request and whether it is admitted.
+ */
+export function acquire(
+  windows: CounterWindow[],
+  windowType: WindowType,
+  reserve: number,
+): LuaMultiReturn<[CounterValues[], boolean, undefined] | [undefined, undefined, string]> {
+  const shm = dict();
+  if (shm === undefined) return $multi(undefined, undefined, `lua_shared_dict ${DICT_NAME} is not declared`);
+  const seen = readAll(shm, windows);
+  const admittedBefore = admits(windows, windowType, seen, 0);
+  if (reserve <= 0 || !admittedBefore) return $multi(seen, admittedBefore, undefined);
+
+  const values: CounterValues[] = [];
+  const reserved: string[] = [];
+  let failure: string | undefined;
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i];
+    const [after, err] = shm.incr(w.key, reserve, 0, w.ttl);
+    if (after === undefined) {
+      failure = `could not reserve in ${DICT_NAME}: ${err}`;
+      break;
+    }
+    reserved.push(w.key);
+    values.push({ current: after - reserve, previous: seen[i].previous });
+  }
+  const admitted = failure === undefined && admits(windows, windowType, values, reserve);
+  if (!admitted) {
+    for (const key of reserved) shm.incr(key, -reserve);
+  }
+  if (failure !== undefined) return $multi(undefined, undefined, failure);
+  return $multi(values, admitted, undefined);
+}
+
+/**
+ * Adds each delta to its counter. A positive delta creates a missing counter (with its
+ * expiry); a negative one only corrects an existing counter, so a counter that already
+ * expired never turns negative.
+ */
+export function settle(adjs: Adjustment[]): string | undefined {
+  const shm = dict();
+  if (shm === undefined) return `lua_shared_dict ${DICT_NAME} is not declared`;
+  let failure: string | undefined;
+  for (const a of adjs) {
+    if (a.delta > 0) {
+      const [, err] = shm.incr(a.key, a.delta, 0, a.ttl);
+      if (err !== undefined) failure = err;
+    } else if (a.delta < 0) {
+      shm.incr(a.key, a.delta);
+    }
+  }
+  return failure;
+}
+
+/** Current value of a counter (for the log serializer and tests). */
+export function currentValue(key: string): number {
+  const shm = dict();
+  return shm === undefined ? 0 : read(shm, key);
+}

@@ -1,0 +1,168 @@
+// Window arithmetic for token limits: where a window starts, how long it is, how much of a
+// limit is used (fixed or sliding), what remains, and when a client may retry. Pure functions
+// of the time they are given, so the boundaries can be tested without nginx.
+
+export type Period = "second" | "minute" | "hour" | "day" | "month";
+export type WindowType = "fixed" | "sliding";
+
+/** Shortest first: the order headers, keys and checks use. */
+export const PERIODS: Period[] = ["second", "minute", "hour", "day", "month"];
+
+/** The `<Window>` part of `X-RateLimit-*-Tokens-<Window>`. */
+export const PERIOD_TITLES: { [P in Period]: string } = {
+  second: "Second",
+  minute: "Minute",
+  hour: "Hour",
+  day: "Day",
+  month: "Month",
+};
+
+const FIXED_LENGTHS: { [P in Period]: number } = {
+  second: 1,
+  minute: 60,
+  hour: 3600,
+  day: 86400,
+  // Months are calendar months (UTC) as in Kong's rate-limiting; this value is only the
+  // longest month, used where an upper bound is enough (key expiry).
+  month: 31 * 86400,
+};
+
+const DAY = 86400;
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** [year, month 1..12, day 1..31] of a day number since 1970-01-01 (UTC). */
+export function civilFromDays(days: number): [number, number, number] {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  return [year, month, day];
+}
+
+function monthStart(now: number): number {
+  const [year, month] = civilFromDays(Math.floor(now / DAY));
+  return daysFromCivil(year, month, 1) * DAY;
+}
+
+/** Start (epoch seconds, UTC) of the window of `period` that contains `now`. */
+export function windowStart(now: number, period: Period): number {
+  if (period === "month") return monthStart(now);
+  const length = FIXED_LENGTHS[period];
+  return Math.floor(now / length) * length;
+}
+
+/** Length in seconds of the window of `period` that starts at `start`. */
+export function windowLength(start: number, period: Period): number {
+  if (period !== "month") return FIXED_LENGTHS[period];
+  const [year, month] = civilFromDays(Math.floor(start / DAY));
+  const nextYear = month === 12 ? year + 1 : year;
+  const nextMonth = month === 12 ? 1 : month + 1;
+  return daysFromCivil(nextYear, nextMonth, 1) * DAY - start;
+}
+
+/** Start of the window just before the one that starts at `start`. */
+export function previousWindowStart(start: number, period: Period): number {
+  if (period !== "month") return start - FIXED_LENGTHS[period];
+  return monthStart(start - 1);
+}
+
+/**
+ * How long a counter must live: a fixed window is read only while it is current; a sliding
+ * window is also read as the previous window, so it must outlive the next one. One extra
+ * window (at least a minute) leaves room for a long stream that settles into the window it
+ * was admitted in after that window ended.
+ */
+export function counterTtl(period: Period, windowType: WindowType): number {
+  const length = FIXED_LENGTHS[period];
+  const windows = windowType === "sliding" ? 2 : 1;
+  return windows * length + Math.max(length, 60);
+}
+
+/** Where `now` falls for one period: what access computes once and settlement reuses. */
+export interface WindowPosition {
+  period: Period;
+  start: number;
+  length: number;
+  previousStart: number;
+  /** Seconds since `start` (fractional). */
+  elapsed: number;
+}
+
+export function windowPosition(now: number, period: Period): WindowPosition {
+  const start = windowStart(now, period);
+  return {
+    period,
+    start,
+    length: windowLength(start, period),
+    previousStart: previousWindowStart(start, period),
+    elapsed: now - start,
+  };
+}
+
+/**
+ * Tokens counted against a window. Sliding: the previous window's count weighted by how much
+ * of it still overlaps the last `length` seconds, plus the current count.
+ */
+export function usedEstimate(windowType: WindowType, pos: WindowPosition, current: number, previous: number): number {
+  if (windowType === "fixed" || previous <= 0) return current;
+  const overlap = (pos.length - pos.elapsed) / pos.length;
+  return current + previous * Math.max(0, Math.min(1, overlap));
+}
+
+/** Whole tokens left; a fractional sliding estimate is rounded against the client. */
+export function remainingTokens(limit: number, used: number): number {
+  return Math.max(0, Math.floor(limit - used));
+}
+
+/** Seconds until the window ends (at least 1, as Kong's RateLimit-Reset). */
+export function secondsToWindowEnd(pos: WindowPosition): number {
+  return Math.max(1, Math.ceil(pos.length - pos.elapsed));
+}
+
+/** A window admits a request while at least one whole token remains. */
+export function isExhausted(limit: number, used: number): boolean {
+  return remainingTokens(limit, used) <= 0;
+}
+
+/**
+ * Seconds until an exhausted window admits a request again, i.e. until the used estimate
+ * drops to `limit - 1` or below. Fixed: the window's end. Sliding: the decaying previous
+ * count must fall below what the current count leaves; if the current count alone fills the
+ * limit, the next window must decay it in turn.
+ */
+export function secondsUntilAdmitted(
+  windowType: WindowType,
+  limit: number,
+  pos: WindowPosition,
+  current: number,
+  previous: number,
+): number {
+  const toEnd = pos.length - pos.elapsed;
+  const budget = limit - 1;
+  if (windowType === "fixed" || budget < 0) return Math.max(1, Math.ceil(toEnd));
+  if (current <= budget) {
+    if (previous <= 0) return 1;
+    // current + previous * (length - t) / length <= budget
+    //   <=>  t >= length * (1 - (budget - current) / previous)
+    const at = pos.length * (1 - (budget - current) / previous);
+    return Math.max(1, Math.ceil(at - pos.elapsed));
+  }
+  // In the next window (its own length, for months): current * (nextLength - t) / nextLength <= budget.
+  const nextLength = pos.period === "month" ? windowLength(pos.start + pos.length, "month") : pos.length;
+  const intoNext = nextLength * (1 - budget / current);
+  return Math.max(1, Math.ceil(toEnd + intoNext));
+}

@@ -1,0 +1,163 @@
+// 64 concurrent streams through token-rate-limiting, with the local and the redis policy: the
+// counter ends at exactly the sum of the usages the upstream reported, and with
+// reserve_max_tokens concurrent streams cannot overshoot a limit together.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startGateway, type Gateway } from "../helpers/gateway.ts";
+import { startMockLlm, type MockLlm, type MockRequestRecord } from "../helpers/mock-llm.ts";
+import { PROBE_LUA_PATH, probeEntries, raw, redisSum, secondsToHourEnd, startRedis, uniqueId, waitFor, type Redis } from "./helpers.ts";
+
+const STREAMS = 64;
+const BIG = 1_000_000_000;
+const RESERVE_LIMIT = 1000;
+
+let llm: MockLlm;
+let redis: Redis;
+let gw: Gateway;
+
+beforeAll(async () => {
+  llm = await startMockLlm();
+  redis = await startRedis();
+  const per = (extra: object) => ({ name: "token-rate-limiting", config: { limit_by: "header", header_name: "x-tenant", ...extra } });
+  const redisConf = { host: "127.0.0.1", port: redis.port, timeout: 2000 };
+  gw = await startGateway({
+    luaPath: [PROBE_LUA_PATH],
+    config: {
+      _format_version: "3.0",
+      services: [
+        {
+          name: "llm",
+          url: llm.url,
+          routes: [
+            { name: "local", paths: ["/local"], strip_path: true, plugins: [per({ day: BIG })] },
+            { name: "redis", paths: ["/redis"], strip_path: true, plugins: [per({ day: BIG, policy: "redis", redis: redisConf })] },
+            { name: "local-reserve", paths: ["/local-reserve"], strip_path: true, plugins: [per({ hour: RESERVE_LIMIT, reserve_max_tokens: true })] },
+            { name: "local-noreserve", paths: ["/local-noreserve"], strip_path: true, plugins: [per({ hour: RESERVE_LIMIT })] },
+            {
+              name: "redis-reserve",
+              paths: ["/redis-reserve"],
+              strip_path: true,
+              plugins: [per({ hour: RESERVE_LIMIT, reserve_max_tokens: true, policy: "redis", redis: redisConf })],
+            },
+          ],
+        },
+      ],
+      plugins: [{ name: "trl-log-probe" }],
+    },
+  });
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await redis?.stop();
+  await llm?.stop();
+});
+
+interface Burst {
+  tenant: string;
+  statuses: number[];
+  records: MockRequestRecord[];
+  ids: string[];
+}
+
+/** STREAMS concurrent streaming requests for one tenant, each with its own prompt and max_tokens. */
+async function burst(route: string, extraHeaders: Record<string, string> = {}): Promise<Burst> {
+  await secondsToHourEnd(); // the hour limits must not straddle an hour boundary
+  const tenant = uniqueId(route);
+  const ids = Array.from({ length: STREAMS }, (_, i) => `${tenant}-${i}`);
+  const responses = await Promise.all(
+    ids.map((id, i) =>
+      raw(`${gw.url}/${route}/v1/chat/completions`, {
+        headers: { "x-tenant": tenant, "x-test-id": id, "x-mock-token-delay-ms": "5", ...extraHeaders },
+        body: JSON.stringify({
+          model: "gpt-4o-mini",
+          stream: true,
+          max_tokens: 20 + (i % 13),
+          messages: [{ role: "user", content: `Question number ${i}: ${"why ".repeat(i % 7)}?` }],
+        }),
+      }),
+    ),
+  );
+  const statuses = responses.map((r) => r.status);
+  // Every admitted request has been settled once the probe logged it.
+  await waitFor("every request's log entry", () => {
+    const seen = new Set(probeEntries(gw).map((e) => e.request_id));
+    return ids.every((id) => seen.has(id)) ? true : undefined;
+  }, 15_000);
+  const records = (await llm.requests()).filter((r) => r.headers["x-tenant"] === tenant);
+  return { tenant, statuses, records, ids };
+}
+
+function usageSum(records: MockRequestRecord[]): number {
+  return records.reduce((sum, r) => sum + (r.usage?.total_tokens ?? 0), 0);
+}
+
+async function remainingDay(route: string, tenant: string): Promise<number> {
+  // A request that the upstream refuses (fail_status 400) costs nothing and still reports the budget.
+  const res = await raw(`${gw.url}/${route}/v1/chat/completions`, {
+    headers: { "x-tenant": tenant, "x-mock-fail-status": "400" },
+    body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "x" }] }),
+  });
+  return Number(res.headers["x-ratelimit-remaining-tokens-day"]);
+}
+
+describe("token-rate-limiting under 64 concurrent streams", () => {
+  it("local policy: the counter is exactly the sum of the reported usages", async () => {
+    const b = await burst("local");
+    expect(b.statuses.every((s) => s === 200)).toBe(true);
+    expect(b.records.length).toBe(STREAMS);
+    expect(b.records.every((r) => r.outcome === "completed")).toBe(true);
+    const entries = probeEntries(gw).filter((e) => b.ids.includes(e.request_id ?? ""));
+    expect(entries.every((e) => e.token_rate_limiting?.estimated === false && e.token_rate_limiting?.injected === true)).toBe(true);
+    const expected = usageSum(b.records);
+    expect(expected).toBeGreaterThan(STREAMS * 20);
+    expect(BIG - (await remainingDay("local", b.tenant))).toBe(expected);
+  });
+
+  it("redis policy: the counter in Redis is exactly the sum of the reported usages", async () => {
+    const b = await burst("redis");
+    expect(b.statuses.every((s) => s === 200)).toBe(true);
+    const expected = usageSum(b.records);
+    // Settlement runs in a timer after the log phase: wait for the last one to land.
+    const pattern = `token_rate_limiting:*header%3A${b.tenant}*`;
+    await waitFor("Redis to hold every settled count", () => (redisSum(redis, pattern) === expected ? true : undefined), 5000);
+    expect(redisSum(redis, pattern)).toBe(expected);
+    expect(BIG - (await remainingDay("redis", b.tenant))).toBe(expected);
+  });
+});
+
+describe("token-rate-limiting reserve_max_tokens under 64 concurrent streams", () => {
+  // Each stream reserves its prompt estimate (about 10) plus max_tokens (20..32) and costs about as much.
+  const maxCost = 12 + 32 + 20; // the largest prompt here plus the largest completion, with room
+
+  async function settledHourTotal(b: Burst): Promise<number> {
+    return usageSum(b.records);
+  }
+
+  it("without reservation every stream is admitted and the limit is overshot many times over", async () => {
+    const b = await burst("local-noreserve");
+    expect(b.statuses.filter((s) => s === 200).length).toBe(STREAMS);
+    expect(await settledHourTotal(b)).toBeGreaterThan(2 * RESERVE_LIMIT);
+  });
+
+  for (const route of ["local-reserve", "redis-reserve"]) {
+    it(`${route}: admissions stop when the reservations fill the limit, overshoot stays under one response`, async () => {
+      const b = await burst(route);
+      const admitted = b.statuses.filter((s) => s === 200).length;
+      const refused = b.statuses.filter((s) => s === 429).length;
+      expect(admitted + refused).toBe(STREAMS);
+      expect(refused).toBeGreaterThan(0);
+      expect(admitted).toBeGreaterThan(RESERVE_LIMIT / (2 * maxCost));
+      // What was really spent never exceeds the limit by more than one response.
+      const spent = await settledHourTotal(b);
+      expect(b.records.length).toBe(admitted);
+      expect(spent).toBeLessThanOrEqual(RESERVE_LIMIT + maxCost);
+      // And the counter holds exactly what was spent (reservations reconciled).
+      if (route.startsWith("redis")) {
+        const pattern = `token_rate_limiting:*header%3A${b.tenant}*`;
+        await waitFor("the reconciled Redis counter", () => (redisSum(redis, pattern) === spent ? true : undefined), 5000);
+      }
+      const entries = probeEntries(gw).filter((e) => b.ids.includes(e.request_id ?? "") && e.status === 200);
+      expect(entries.reduce((sum, e) => sum + (e.token_rate_limiting?.cost ?? 0), 0)).toBe(spent);
+    });
+  }
+});

@@ -1,0 +1,6 @@
+return {
+  name = "trl-exit-probe",
+  fields = {
+    { config = { type = "record", fields = {} } },
+  },
+}

@@ -1,0 +1,6 @@
+return {
+  name = "trl-log-probe",
+  fields = {
+    { config = { type = "record", fields = {} } },
+  },
+}
