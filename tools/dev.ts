@@ -9,6 +9,7 @@ import { connect } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort } from "../spec/helpers/ports.ts";
 import { loadDeclarativeFile, DeclarativeConfigError, type NormalizedConfig } from "../gateway/config.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -144,12 +145,16 @@ async function main(): Promise<void> {
       }
       continue;
     }
-    hosts.push(`${target.host}=127.0.0.1`);
-    if (await portAnswers(target.port)) {
+    // In compose every service has its own address; here they share 127.0.0.1, so an upstream that
+    // wants the gateway's own port (vllm:8000) is moved to a free one, and the gateway told so.
+    const proxyPort = Number(values["proxy-port"]);
+    const port = target.port === proxyPort ? await freePort() : target.port;
+    hosts.push(port === target.port ? `${target.host}=127.0.0.1` : `${target.host}=127.0.0.1:${port}`);
+    if (port === target.port && (await portAnswers(target.port))) {
       process.stdout.write(`dev: ${target.host}: something already listens on 127.0.0.1:${target.port}, using it\n`);
       continue;
     }
-    const { cmd, args } = known.command(target.port);
+    const { cmd, args } = known.command(port);
     if (cmd !== process.execPath && !which(cmd)) {
       process.stdout.write(`dev: ${target.host}: '${cmd}' is not installed, skipped\n`);
       continue;
@@ -159,13 +164,13 @@ async function main(): Promise<void> {
     child.stdout?.on("data", (c: Buffer) => process.stdout.write(prefixLines(target.host, c)));
     child.stderr?.on("data", (c: Buffer) => process.stderr.write(prefixLines(target.host, c)));
     try {
-      await waitReady(child, target.port, known.ready, target.host);
+      await waitReady(child, port, known.ready, target.host);
     } catch (err) {
       process.stderr.write(`dev: ${(err as Error).message}\n`);
       stopAll(1);
       return;
     }
-    process.stdout.write(`dev: ${target.host} running on 127.0.0.1:${target.port} (${target.origin})\n`);
+    process.stdout.write(`dev: ${target.host} running on 127.0.0.1:${port} (${target.origin})\n`);
   }
 
   const gateway = spawn(

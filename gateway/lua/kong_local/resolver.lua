@@ -17,13 +17,22 @@ local function is_ipv6(s)
 end
 
 local hosts_v4, hosts_v6
+-- ports that KONG_LOCAL_HOSTS moves a name to: locally, two compose services may want the same
+-- port (vllm:8000 and Kong's own proxy port), which separate containers never have to share
+local port_overrides = {}
 local function load_hosts()
   hosts_v4, hosts_v6 = {}, {}
-  -- KONG_LOCAL_HOSTS="mock-llm=127.0.0.1,redis=127.0.0.1": the docker-compose service names of
-  -- kong/kong.yml pointed at local processes (tools/dev.ts sets it)
-  for name, ip in (os.getenv("KONG_LOCAL_HOSTS") or ""):gmatch("([^,=%s]+)=([^,%s]+)") do
-    local target = is_ipv4(ip) and hosts_v4 or hosts_v6
-    target[name:lower()] = ip
+  -- KONG_LOCAL_HOSTS="mock-llm=127.0.0.1,vllm=127.0.0.1:18000": the docker-compose service names
+  -- of kong/kong.yml pointed at local processes (tools/dev.ts sets it)
+  for name, target in (os.getenv("KONG_LOCAL_HOSTS") or ""):gmatch("([^,=%s]+)=([^,%s]+)") do
+    name = name:lower()
+    local ip, port = target:match("^(%d+%.%d+%.%d+%.%d+):(%d+)$")
+    ip = ip or target
+    if port then
+      port_overrides[name] = tonumber(port)
+    end
+    local hosts = is_ipv4(ip) and hosts_v4 or hosts_v6
+    hosts[name] = ip
   end
   local f = io.open("/etc/hosts", "r")
   if not f then
@@ -100,20 +109,20 @@ function _M.patch_sockets()
     if type(host) ~= "string" or host:sub(1, 5) == "unix:" then
       return host
     end
-    local ip, err = _M.resolve(host)
+    local ip, err, port = _M.resolve(host)
     if not ip then
       return nil, "[cosocket] DNS resolution failed: " .. tostring(err) .. ". Tried: " .. host
     end
-    return ip
+    return ip, nil, port
   end
   local old_tcp = ngx.socket.tcp
   ngx.socket.tcp = function(...)
     local sock = old_tcp(...)
     local old_connect = sock.connect
     sock.connect = function(s, host, port, opts)
-      local ip, err = resolve(host)
+      local ip, err, moved_port = resolve(host)
       if not ip then return nil, err end
-      return old_connect(s, ip, port, opts)
+      return old_connect(s, ip, moved_port or port, opts)
     end
     return sock
   end
@@ -130,7 +139,7 @@ function _M.patch_sockets()
   end
 end
 
---- The IP address for `host`, or nil and an error.
+--- The IP address for `host`, or nil and an error; third, the port KONG_LOCAL_HOSTS moved it to.
 function _M.resolve(host)
   if type(host) ~= "string" or host == "" then
     return nil, "invalid host"
@@ -143,7 +152,7 @@ function _M.resolve(host)
   local now = ngx.now()
   local hit = cache[name]
   if hit and hit.expires > now then
-    return hit.ip
+    return hit.ip, nil, port_overrides[name]
   end
   if not hosts_v4 then
     load_hosts()
@@ -157,7 +166,7 @@ function _M.resolve(host)
     return nil, "dns server error: " .. tostring(err) .. " (" .. host .. ")"
   end
   cache[name] = { ip = ip, expires = now + CACHE_TTL }
-  return ip
+  return ip, nil, port_overrides[name]
 end
 
 return _M

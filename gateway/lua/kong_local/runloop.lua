@@ -231,12 +231,14 @@ local function finish_upstream(ctx)
   end
 
   local bd = ctx.balancer_data
-  local ip, err = resolver.resolve(bd.host)
+  local ip, err, moved_port = resolver.resolve(bd.host)
   if not ip then
     kong.log.err("failed the initial dns/balancer resolve for '", bd.host, "' with: ", err)
     return nil, "name resolution failed", 503
   end
   bd.ip = ip
+  -- the Host header keeps the configured port; only the connection goes where KONG_LOCAL_HOSTS says
+  bd.moved_port = moved_port
   bd.hostname = bd.host
 
   local upstream_host = var.upstream_host
@@ -474,8 +476,9 @@ function _M.balancer()
     balancer.set_more_tries(bd.retries)
   end
 
-  current.ip, current.port = bd.ip, bd.port
-  local ok, err = balancer.set_current_peer(bd.ip, bd.port)
+  local port = bd.moved_port or bd.port
+  current.ip, current.port = bd.ip, port
+  local ok, err = balancer.set_current_peer(bd.ip, port)
   if not ok then
     ngx.log(ngx.ERR, "failed to set the current peer (address: ", tostring(bd.ip), " port: ",
             tostring(bd.port), "): ", tostring(err))
