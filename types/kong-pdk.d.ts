@@ -750,6 +750,12 @@ interface KongClient {
    * @phases access, response, header_filter, body_filter, log
    */
   get_protocol(allow_terminated?: boolean): LuaMultiReturn<[string, undefined] | [undefined, string]>;
+  /**
+   * The consumer groups of the authenticated consumer. Only Kong Enterprise has consumer groups:
+   * in Kong OSS this function does not exist, so test for it before calling.
+   * @phases access, header_filter, response, body_filter, log
+   */
+  get_consumer_groups?(): Array<{ id?: string; name?: string }> | undefined;
 }
 
 /**

@@ -268,6 +268,11 @@ declare module "ffi" {
   export function copy(this: void, dst: CData, src: CData | string, len?: number): void;
   export function fill(this: void, dst: CData, len: number, c?: number): void;
   export function errno(this: void, newErrno?: number): number;
+  /**
+   * Loads a shared library (e.g. "z") and returns its namespace of `cdef`-declared symbols;
+   * type the result with the library's own interface.
+   */
+  export function load<Namespace = { readonly [symbol: string]: (this: void, ...args: unknown[]) => unknown }>(this: void, name: string, global?: boolean): Namespace;
   /** The C namespace: functions declared with `cdef`. */
   export const C: { readonly [symbol: string]: (this: void, ...args: unknown[]) => unknown };
   export const os: string;

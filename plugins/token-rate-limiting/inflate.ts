@@ -31,8 +31,6 @@ interface ZLib {
   inflateEnd(this: void, strm: ZStream): number;
 }
 
-// `ffi.load` is missing from types/lua-modules.d.ts; this is the one place that needs it.
-const ffiLoad = (ffi as unknown as { load(this: void, name: string): ZLib }).load;
 
 let zlib: ZLib | undefined;
 let loadError: string | undefined;
@@ -56,9 +54,9 @@ function library(): ZLib | undefined {
     return undefined;
   }
   for (const name of ["z", "libz.so.1"]) {
-    const [ok, lib] = pcall(ffiLoad, name);
+    const [ok, lib] = pcall((libName: string) => ffi.load<ZLib>(libName), name);
     if (ok) {
-      zlib = lib as ZLib;
+      zlib = lib;
       return zlib;
     }
   }

@@ -53,16 +53,11 @@ function logStoreFailure(gate: typeof storeFailures, what: string, err: string):
   kong.log.err(`${what}: ${err}${held}`);
 }
 
-interface ConsumerGroupLike {
-  name?: string;
-  id?: string;
-}
-
 // kong.client.get_consumer_groups exists only where Kong has consumer groups (Enterprise).
 function consumerGroups(): string[] | undefined {
-  const client = kong.client as unknown as { get_consumer_groups?: (this: void) => ConsumerGroupLike[] | undefined };
-  if (typeof client.get_consumer_groups !== "function") return undefined;
-  const groups = client.get_consumer_groups();
+  const getGroups = kong.client.get_consumer_groups;
+  if (getGroups === undefined) return undefined;
+  const groups = getGroups();
   if (groups === undefined) return undefined;
   const names: string[] = [];
   for (const g of groups) {
