@@ -67,13 +67,13 @@ end
 local function setup_plugin(ctx, plugin, conf)
   ctx.plugin_id = conf.__plugin_id
   ctx.KONG_CURRENT_PLUGIN = plugin.name
-  log.set_namespace(plugin.name)
+  log.set_namespace(plugin.name, ctx)
 end
 
 local function reset_plugin(ctx)
   ctx.KONG_LAST_PLUGIN = ctx.KONG_CURRENT_PLUGIN
   ctx.KONG_CURRENT_PLUGIN = nil
-  log.reset_namespace()
+  log.reset_namespace(ctx)
 end
 
 -- Non-collecting phases (rewrite) and the fallback of collected phases: global instances only.

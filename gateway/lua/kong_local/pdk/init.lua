@@ -402,7 +402,7 @@ function _M.new()
     version_num = VERSION_NUM,
     pdk_major_version = 1,
     pdk_version = "1.5.0",
-    log = log.core,
+    log = log.proxy,
     ctx = new_ctx(),
     request = require "kong_local.pdk.request",
     response = require "kong_local.pdk.response",

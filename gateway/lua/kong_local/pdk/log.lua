@@ -124,20 +124,6 @@ function _M.new(namespace)
   return self
 end
 
-local core = _M.new(nil)
-_M.core = core
-
-function _M.set_namespace(name)
-  if kong then
-    kong.log = _M.new(name)
-  end
-end
-
-function _M.reset_namespace()
-  if kong then
-    kong.log = core
-  end
-end
 
 ----------------------------------------------------------------------------------------------------
 -- set_serialize_value / serialize
@@ -298,6 +284,53 @@ function _M.serialize(options) -- luacheck: ignore 212 (Kong's options only tune
     apply_value(root, item.key, item.value, item.mode)
   end
   return root
+end
+
+
+----------------------------------------------------------------------------------------------------
+-- kong.log: which plugin's namespace a call belongs to is a property of the request, not of the
+-- worker: a plugin that yields (reading a body, a cosocket) lets other requests run their plugins
+-- in between. So, as Kong's kong/global.lua set_namespaced_log does with ctx.KONG_LOG, the current
+-- logger is kept in ngx.ctx, and kong.log is a proxy that looks it up at each use.
+
+local core = _M.new(nil) -- created last, so it carries set_serialize_value and serialize
+_M.core = core
+
+local get_phase = ngx.get_phase
+local REQUEST_PHASES = {
+  rewrite = true, access = true, content = true, balancer = true,
+  header_filter = true, body_filter = true, log = true,
+}
+-- init_worker and configure run outside any request, one plugin at a time
+local worker_logger = core
+
+local function current()
+  if REQUEST_PHASES[get_phase()] then
+    return ngx.ctx.KONG_LOG or core
+  end
+  return worker_logger
+end
+
+_M.proxy = setmetatable({}, {
+  __index = function(_, k) return current()[k] end,
+  __call = function(_, ...) return current()(...) end,
+  __newindex = function() error("kong.log cannot be modified", 2) end,
+})
+
+function _M.set_namespace(name, ctx)
+  if ctx then
+    ctx.KONG_LOG = _M.new(name)
+  else
+    worker_logger = _M.new(name)
+  end
+end
+
+function _M.reset_namespace(ctx)
+  if ctx then
+    ctx.KONG_LOG = nil
+  else
+    worker_logger = core
+  end
 end
 
 return _M
