@@ -130,50 +130,51 @@ export function balancedAt(s: string, o: number): string | undefined {
   }
 }
 
+type ValueReader<T> = (this: void, s: string, keyAt: number, keyEnd: number) => T | undefined;
+
+/** What `read` finds after the last `"key"` of s it finds something after (keyAt/keyEnd: the key's quotes), or undefined. */
+function lastOfKey<T>(s: string, key: string, read: ValueReader<T>): T | undefined {
+  const needle = '"' + key + '"';
+  let init = 1;
+  let found: T | undefined;
+  for (;;) {
+    const [p, pe] = string.find(s, needle, init, true);
+    if (p === undefined) return found;
+    const value = read(s, p, pe);
+    if (value !== undefined) found = value;
+    init = pe + 1;
+  }
+}
+
+function objectValue(this: void, s: string, keyAt: number, keyEnd: number): string | undefined {
+  const [, brace] = string.find(s, "^%s*:%s*{", keyEnd + 1);
+  if (brace === undefined || string.byte(s, keyAt - 1) === BACKSLASH) return undefined;
+  return balancedAt(s, brace);
+}
+
+function numberValue(this: void, s: string, _keyAt: number, keyEnd: number): number | undefined {
+  const [digits] = string.match(s, "^%s*:%s*(%d+)", keyEnd + 1);
+  return digits === undefined ? undefined : tonumber(digits);
+}
+
+function plainStringValue(this: void, s: string, _keyAt: number, keyEnd: number): string | undefined {
+  return string.match(s, '^%s*:%s*"([^"\\]*)"', keyEnd + 1)[0];
+}
+
 /**
  * The text of the last `"key": {...}` object in s (e.g. the `usage` of a body seen only through
  * its last bytes), or undefined.
  */
 export function lastObjectOfKey(s: string, key: string): string | undefined {
-  const needle = '"' + key + '"';
-  let init = 1;
-  let found: string | undefined;
-  for (;;) {
-    const [p, pe] = string.find(s, needle, init, true);
-    if (p === undefined) return found;
-    const [, brace] = string.find(s, "^%s*:%s*{", pe + 1);
-    if (brace !== undefined && string.byte(s, p - 1) !== BACKSLASH) {
-      const text = balancedAt(s, brace);
-      if (text !== undefined) found = text;
-    }
-    init = pe + 1;
-  }
+  return lastOfKey(s, key, objectValue);
 }
 
 /** The last number value of `"key": N` in s, or undefined. */
 export function lastNumberOfKey(s: string, key: string): number | undefined {
-  const needle = '"' + key + '"';
-  let init = 1;
-  let found: number | undefined;
-  for (;;) {
-    const [p, pe] = string.find(s, needle, init, true);
-    if (p === undefined) return found;
-    const [digits] = string.match(s, "^%s*:%s*(%d+)", pe + 1);
-    if (digits !== undefined) found = tonumber(digits);
-    init = pe + 1;
-  }
+  return lastOfKey(s, key, numberValue);
 }
 
 /** The last string value of `"key": "..."` in s when it has no escapes (finish reasons), or undefined. */
 export function lastStringOfKey(s: string, key: string): string | undefined {
-  const needle = '"' + key + '"';
-  let init = 1;
-  let found: string | undefined;
-  for (;;) {
-    const [p, pe] = string.find(s, needle, init, true);
-    if (p === undefined) return found;
-    const [value] = string.match(s, '^%s*:%s*"([^"\\]*)"', pe + 1);
-    if (value !== undefined) found = value;
-    init = pe + 1;
-  }
+  return lastOfKey(s, key, plainStringValue);
 }

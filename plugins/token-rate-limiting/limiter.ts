@@ -3,6 +3,7 @@
 
 import { errorBody, errorStyleFor } from "../ai-gateway-shared/openai_error";
 import type { UsageReport } from "../ai-gateway-shared/stream_usage";
+import { COUNTED_TOKENS_KEY } from "../ai-gateway-shared/tokens";
 import { admit, type Admission } from "./admission";
 import { reservationOf, settlementDelta } from "./cost";
 import { adjustments, counterWindows, type Adjustment, type CounterValues, type CounterWindow } from "./counters";
@@ -252,12 +253,28 @@ function serialize(conf: Config, st: RequestState, counted: Counted, report: Usa
   });
 }
 
+/**
+ * Tells the lower-priority plugins what this request counted (ai-gateway-shared/tokens): the
+ * client's bytes lack the usage chunk this plugin removed, so they cannot read it themselves.
+ */
+function publish(counted: Counted): void {
+  kong.ctx.shared[COUNTED_TOKENS_KEY] = {
+    prompt: counted.prompt,
+    completion: counted.completion,
+    total: counted.total,
+    estimated: counted.estimated,
+    source: counted.source,
+  };
+}
+
 export function log(conf: Config): void {
   const st = state();
   if (st === undefined || st.settled) return;
   st.settled = true;
   if (st.rejected) {
-    serialize(conf, st, countTokens(conf, { exited: true, upstreamStatus: undefined, report: undefined, promptEstimate: 0 }), undefined);
+    const none = countTokens(conf, { exited: true, upstreamStatus: undefined, report: undefined, promptEstimate: 0 });
+    publish(none);
+    serialize(conf, st, none, undefined);
     return;
   }
   const report = st.meter?.finish();
@@ -267,6 +284,7 @@ export function log(conf: Config): void {
     report,
     promptEstimate: st.req.promptEstimate,
   });
+  publish(counted);
   settle(conf, adjustments(st.windows, settlementDelta(counted.cost, st.reserved)));
   serialize(conf, st, counted, report);
 }

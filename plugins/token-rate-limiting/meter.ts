@@ -4,7 +4,7 @@
 // unfinished event is ever held, so memory stays bounded whatever the response's length.
 
 import { newInjectedUsageFilter, type EventFilter } from "../ai-gateway-shared/event_filter";
-import { newUsageReader, type FormatOverride, type UsageReader, type UsageReport } from "../ai-gateway-shared/stream_usage";
+import { framingFromHeaders, newUsageReader, type FormatOverride, type UsageReader, type UsageReport } from "../ai-gateway-shared/stream_usage";
 import { newInflater, type Inflater } from "./inflate";
 
 export interface MeterOptions {
@@ -27,15 +27,12 @@ export interface MeterPlan {
   unreadable: boolean;
 }
 
-function isSse(contentType: string | undefined): boolean {
-  return contentType !== undefined && string.find(string.lower(contentType), "text/event-stream", 1, true)[0] !== undefined;
-}
-
 export function planFor(opts: MeterOptions): MeterPlan {
   const enc = opts.contentEncoding === undefined ? "" : string.lower(opts.contentEncoding);
   const compressed = enc !== "" && enc !== "identity";
   const decodable = enc === "gzip" || enc === "x-gzip" || enc === "deflate";
-  const filter = opts.injected && isSse(opts.contentType);
+  // Only an SSE stream carries the injected usage chunk (by its Content-Type, as the reader decides).
+  const filter = opts.injected && framingFromHeaders(undefined, opts.contentType) === "sse";
   return {
     decode: compressed && decodable,
     // A compressed stream cannot be filtered in place: the client gets it decoded, which HTTP

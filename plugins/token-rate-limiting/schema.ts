@@ -13,6 +13,11 @@ function tokenLimit(description: string) {
 
 const PERIOD_NAMES = ["second", "minute", "hour", "day", "month"] as const;
 
+/** An entity check: `thenField` is required when `ifField` equals `value`. */
+function requiredWhen<const F extends string, const V extends string, const T extends string>(ifField: F, value: V, thenField: T) {
+  return { conditional: { if_field: ifField, if_match: { eq: value }, then_field: thenField, then_match: { required: true } } } as const;
+}
+
 const schema = {
   name: "token-rate-limiting",
   fields: [
@@ -133,30 +138,9 @@ const schema = {
     {
       at_least_one_of: ["config.second", "config.minute", "config.hour", "config.day", "config.month", "config.model_limits"],
     },
-    {
-      conditional: {
-        if_field: "config.policy",
-        if_match: { eq: "redis" },
-        then_field: "config.redis.host",
-        then_match: { required: true },
-      },
-    },
-    {
-      conditional: {
-        if_field: "config.limit_by",
-        if_match: { eq: "header" },
-        then_field: "config.header_name",
-        then_match: { required: true },
-      },
-    },
-    {
-      conditional: {
-        if_field: "config.limit_by",
-        if_match: { eq: "path" },
-        then_field: "config.path",
-        then_match: { required: true },
-      },
-    },
+    requiredWhen("config.policy", "redis", "config.redis.host"),
+    requiredWhen("config.limit_by", "header", "config.header_name"),
+    requiredWhen("config.limit_by", "path", "config.path"),
   ],
 } as const satisfies KongPluginSchema;
 

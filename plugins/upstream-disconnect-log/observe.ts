@@ -4,10 +4,10 @@
 
 import { estimatePromptTokensFromBody, tokensForChars } from "../ai-gateway-shared/estimate";
 import { newUsageReader, type UsageReader, type UsageReport } from "../ai-gateway-shared/stream_usage";
+import { COUNTED_TOKENS_KEY, tokensOf, type Tokens } from "../ai-gateway-shared/tokens";
 import { classify, type EndFacts, type ResponseSource } from "./classify";
 import { emit, shouldEmit } from "./emit";
 import { buildRecord, methodOf, namedEntity, recordPath, type ResponseKind, type WebSocketFacts } from "./record";
-import { tokensOf } from "./tokens";
 import { upstreamFacts, upstreamList } from "./upstream_vars";
 
 type Config = ConfigOf<typeof import("./schema")>;
@@ -109,6 +109,17 @@ function promptEstimate(this: void): number {
   return estimate;
 }
 
+/**
+ * What token-rate-limiting counted when it ran on this request (it read the upstream's bytes,
+ * usage chunk included, before removing the chunk it injected), else this plugin's own reading
+ * of the client's bytes by the same shared rule.
+ */
+function tokensFor(exited: boolean, websocket: boolean, upstreamStatus: number | undefined, report: UsageReport | undefined): Tokens {
+  const counted = kong.ctx.shared[COUNTED_TOKENS_KEY];
+  if (counted !== undefined) return counted;
+  return tokensOf({ exited, websocket, upstreamStatus, report, promptEstimate });
+}
+
 export function log(conf: Config): void {
   ngx.update_time();
   const endedMs = nowMs();
@@ -183,12 +194,7 @@ export function log(conf: Config): void {
     bytesFromUpstream: up.bytesReceived,
     events: report !== undefined && (report.framing === "sse" || report.framing === "ndjson") ? report.events : 0,
     finishReason: report?.finish_reason,
-    tokens: tokensOf({
-      uncounted: source === "exit" || upgraded,
-      upstreamStatus: up.headerReceived ? up.status : undefined,
-      report,
-      promptEstimate,
-    }),
+    tokens: tokensFor(source === "exit", upgraded, up.headerReceived ? up.status : undefined, report),
     route: namedEntity(route),
     service: namedEntity(service),
     consumerId: kong.client.get_consumer()?.id,

@@ -2,7 +2,7 @@
 // values so busted can pin every field. Absent fields mean "not known for this request".
 
 import type { Outcome } from "./classify";
-import type { Tokens } from "./tokens";
+import type { Tokens } from "../ai-gateway-shared/tokens";
 
 export const SCHEMA_VERSION = 1;
 

@@ -12,6 +12,11 @@ describe("tokensOf", function()
       tokens.tokensOf({ exited = true, promptEstimate = 50 }))
   end)
 
+  it("counts nothing for a WebSocket tunnel (its frames bypass the body filters)", function()
+    assert.are.same({ prompt = 0, completion = 0, total = 0, estimated = false, source = "websocket" },
+      tokens.tokensOf({ exited = false, websocket = true, upstreamStatus = 101, promptEstimate = function() error("not needed") end }))
+  end)
+
   it("uses reported usage as it is", function()
     local t = tokens.tokensOf({ exited = false, upstreamStatus = 200, promptEstimate = 99,
       report = report({ reported = true, prompt_tokens = 10, completion_tokens = 5, total_tokens = 15, content_chars = 400 }) })

@@ -71,15 +71,6 @@ export function abortAfter(url: string, req: RawRequest, bytes: number): Promise
   });
 }
 
-/**
- * Response ids of the mock are a hash of the raw request body, which the plugin changes when it
- * injects include_usage; everything else must match byte for byte. Replaces each id value by a
- * placeholder of the same length.
- */
-export function withoutIds(body: Buffer): Buffer {
-  return Buffer.from(body.toString("latin1").replace(/"id":"(chatcmpl-|cmpl-|msg_01)([0-9a-f]+)"/g, (_m, p: string, hex: string) => `"id":"${p}${"x".repeat(hex.length)}"`), "latin1");
-}
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -56,6 +56,11 @@ services:
         plugins:
           - name: token-rate-limiting
             config: { minute: 100000000, inject_stream_usage: true }
+      - name: metered-noinject
+        paths: ["/metered-noinject"]
+        plugins:
+          - name: token-rate-limiting
+            config: { minute: 100000000, inject_stream_usage: false }
   - name: slow-llm
     url: ${llm.url}
     read_timeout: 500
@@ -188,7 +193,7 @@ describe("completed responses (log_completed on)", () => {
     expect(rec.bytes_to_client).toBe(res.body.length);
     expect(rec.sse_events).toBe(res.events);
     expect(rec.bytes_from_upstream).toBeGreaterThan(res.body.length);
-    expect(rec.tokens).toEqual({ prompt: mock.usage!.prompt_tokens, completion: mock.usage!.completion_tokens, total: mock.usage!.total_tokens, estimated: false });
+    expect(rec.tokens).toEqual({ prompt: mock.usage!.prompt_tokens, completion: mock.usage!.completion_tokens, total: mock.usage!.total_tokens, estimated: false, source: "usage" });
     expect(rec.ttfb_ms).toBeGreaterThanOrEqual(0);
     expect(rec.time_to_first_data_ms).toBeGreaterThanOrEqual(rec.ttfb_ms!);
     expect(rec.duration_ms).toBeGreaterThanOrEqual(rec.time_to_first_data_ms!);
@@ -218,7 +223,7 @@ describe("completed responses (log_completed on)", () => {
     expect(rec).toMatchObject({ outcome: "completed", reason: "terminator", kind: "ndjson", last_finish_reason: mock.finish_reason });
     expect(rec.sse_events).toBe(res.body.toString().trim().split("\n").length);
     expect(rec.bytes_to_client).toBe(res.body.length);
-    expect(rec.tokens).toEqual({ prompt: mock.usage!.prompt_tokens, completion: mock.usage!.completion_tokens, total: mock.usage!.total_tokens, estimated: false });
+    expect(rec.tokens).toEqual({ prompt: mock.usage!.prompt_tokens, completion: mock.usage!.completion_tokens, total: mock.usage!.total_tokens, estimated: false, source: "usage" });
   });
 
   it("a non-stream JSON answer and a plain chunked body", async () => {
@@ -450,7 +455,7 @@ describe("gateway_exit", () => {
     expectCommon(rec, path, res, "keyed", "mock-llm");
     expect(rec).toMatchObject({ outcome: "gateway_exit", reason: "plugin_exit", status: 401, bytes_to_client: res.body.length, bytes_from_upstream: 0 });
     expect(rec.upstream_status).toBeUndefined();
-    expect(rec.tokens).toEqual({ prompt: 0, completion: 0, total: 0, estimated: false });
+    expect(rec.tokens).toEqual({ prompt: 0, completion: 0, total: 0, estimated: false, source: "not_proxied" });
     expect((await llm.requests()).length).toBe(before);
 
     const okPath = tagged("/keyed", CHAT);
@@ -475,17 +480,52 @@ describe("no route", () => {
 });
 
 describe("after token-rate-limiting (905) rewrote the stream", () => {
-  it("counts the bytes the client got, without the usage chunk the other plugin removed", async () => {
+  /** The counts token-rate-limiting put in the log serializer for this response (the probe writes them). */
+  async function trlCounted(res: CallResult): Promise<DisconnectRecord["tokens"]> {
+    const prefix = "[udl-trl-serialized] ";
+    const id = res.headers["x-kong-request-id"];
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    const until = Date.now() + 5000;
+    for (;;) {
+      for (const line of gw.errorLog().split("\n")) {
+        const at = line.indexOf(prefix + "{");
+        if (at < 0) continue;
+        const { request_id, ...tokens } = JSON.parse(jsonObjectAt(line, at + prefix.length)) as DisconnectRecord["tokens"] & { request_id: string };
+        if (request_id === id) return tokens;
+      }
+      if (Date.now() > until) throw new Error(`no token-rate-limiting counts logged for request ${String(id)}`);
+      await sleep(50);
+    }
+  }
+
+  it("counts the bytes the client got, and the exact tokens token-rate-limiting read from the chunk it removed", async () => {
     const path = tagged("/metered", CHAT);
-    const res = await call(gw.url + path, { body: chat() });
+    const res = await call(gw.url + path, { body: chat() }); // the client did not ask for usage
     expect(res.status).toBe(200);
     const mock = await mockRecord(path.slice("/metered".length));
-    expect(mock.usage_sent).toBe(true); // token-rate-limiting asked for it...
-    expect(res.body.toString()).not.toContain('"usage":{'); // ...and removed it from the client's stream
+    expect((mock.body as { stream_options?: unknown }).stream_options).toEqual({ include_usage: true }); // token-rate-limiting asked for it...
+    expect(mock.usage_sent).toBe(true);
+    expect(res.body.toString()).not.toContain('"usage"'); // ...and removed it from the client's stream
     const rec = await recordOf(path);
     expect(rec.outcome).toBe("completed");
     expect(rec.bytes_to_client).toBe(res.body.length);
     expect(rec.sse_events).toBe(res.events);
+    // Not the estimate this plugin would make from the client's bytes: what token-rate-limiting
+    // published in kong.ctx.shared (ai_gateway_tokens).
+    expect(rec.tokens).toEqual({ prompt: mock.usage!.prompt_tokens, completion: mock.usage!.completion_tokens, total: mock.usage!.total_tokens, estimated: false, source: "usage" });
+    expect(await trlCounted(res)).toEqual(rec.tokens);
+  });
+
+  it("without injection token-rate-limiting estimates, and the record carries the same estimate", async () => {
+    const path = tagged("/metered-noinject", CHAT);
+    const res = await call(gw.url + path, { body: chat() });
+    expect(res.status).toBe(200);
+    const mock = await mockRecord(path.slice("/metered-noinject".length));
+    expect(mock.usage_sent).toBe(false);
+    const rec = await recordOf(path);
+    expect(rec.tokens).toMatchObject({ estimated: true, source: "estimate" });
+    expect(rec.tokens.completion).toBeGreaterThan(0);
+    expect(await trlCounted(res)).toEqual(rec.tokens);
   });
 });
 

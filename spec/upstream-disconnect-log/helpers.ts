@@ -30,7 +30,7 @@ export interface DisconnectRecord {
   bytes_from_upstream: number;
   sse_events: number;
   last_finish_reason?: string;
-  tokens: { prompt: number; completion: number; total: number; estimated: boolean };
+  tokens: { prompt: number; completion: number; total: number; estimated: boolean; source: string };
   route?: { id: string; name?: string };
   service?: { id: string; name?: string };
   consumer_id?: string;

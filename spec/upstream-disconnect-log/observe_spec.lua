@@ -61,7 +61,7 @@ local function install(over)
     end
   end
   _G.kong = {
-    ctx = { plugin = {} },
+    ctx = { plugin = {}, shared = over.shared or {} },
     response = {
       get_header = function(name) return env.headers[name] end,
       get_source = function() return env.source end,
@@ -110,7 +110,7 @@ describe("observe", function()
     observe.log(CONF)
     local rec, line = record()
     assert.equal("warn", line.level)
-    assert.same({ prompt = 9, completion = 2, total = 11, estimated = false }, rec.tokens)
+    assert.same({ prompt = 9, completion = 2, total = 11, estimated = false, source = "usage" }, rec.tokens)
     assert.equal("completed", rec.outcome)
     assert.equal("terminator", rec.reason)
     assert.equal(#SSE_DONE, rec.bytes_to_client)
@@ -133,9 +133,33 @@ describe("observe", function()
     assert.equal("client_abort", rec.outcome)
     assert.equal(1, env.body_reads)
     -- ceil(40 / 4) + 4 per message; "Hello" is streamed before the cut: ceil(5 / 4)
-    assert.same({ prompt = 14, completion = 2, total = 16, estimated = true }, rec.tokens)
+    assert.same({ prompt = 14, completion = 2, total = 16, estimated = true, source = "estimate" }, rec.tokens)
     assert.is_nil(env.lines[1].text:find("secret prompt", 1, true))
     assert.is_nil(env.lines[1].text:find("k1", 1, true))
+  end)
+
+  it("prefers what token-rate-limiting counted (kong.ctx.shared) to its own reading, and reads no body", function()
+    -- The client's stream lacks the usage chunk token-rate-limiting removed: alone, this plugin
+    -- would estimate a stream that in fact reported its usage.
+    local no_usage = SSE_DONE:gsub('data: {[^\n]-"choices":%[%],"usage":{.-}}\n\n', "")
+    assert.is_nil(no_usage:find('"usage"', 1, true))
+    local published = { prompt = 9, completion = 2, total = 11, estimated = false, source = "usage" }
+    install({ shared = { ai_gateway_tokens = published } })
+    observe.headerFilter()
+    chunk(no_usage, true)
+    observe.log(CONF)
+    local rec = record()
+    assert.equal("completed", rec.outcome)
+    assert.same(published, rec.tokens)
+    assert.equal(4, rec.sse_events)
+    assert.equal(0, env.body_reads)
+
+    -- Without it, the same bytes give the estimate.
+    install()
+    observe.headerFilter()
+    chunk(no_usage, true)
+    observe.log(CONF)
+    assert.same({ prompt = 14, completion = 3, total = 17, estimated = true, source = "estimate" }, record().tokens)
   end)
 
   it("a request body nginx kept in a file is read for the estimate; a huge one is sized, not read", function()
@@ -208,7 +232,7 @@ describe("observe", function()
     assert.same({ closed_by = "unknown", client_to_upstream_bytes = 510, upstream_to_client_bytes = 20 }, rec.websocket)
     assert.equal(20, rec.bytes_to_client)
     assert.equal(0, env.body_reads) -- nothing was estimated: no reader for a tunnel
-    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false }, rec.tokens)
+    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false, source = "websocket" }, rec.tokens)
     assert.is_nil(rec.idle_before_end_ms)
   end)
 
@@ -225,7 +249,7 @@ describe("observe", function()
     assert.equal("body", rec.kind)
     assert.is_nil(rec.upstream_status)
     assert.equal(0, rec.bytes_from_upstream)
-    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false }, rec.tokens)
+    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false, source = "not_proxied" }, rec.tokens)
     assert.equal(0, env.body_reads)
   end)
 

@@ -2,7 +2,7 @@
 local cjson = require("cjson")
 local record = require("kong.plugins.upstream-disconnect-log.record")
 local upstream_vars = require("kong.plugins.upstream-disconnect-log.upstream_vars")
-local tokens = require("kong.plugins.upstream-disconnect-log.tokens")
+local tokens = require("kong.plugins.ai-gateway-shared.tokens")
 local emit = require("kong.plugins.upstream-disconnect-log.emit")
 local stream_usage = require("kong.plugins.ai-gateway-shared.stream_usage")
 
@@ -25,7 +25,7 @@ local function input(over)
     bytesFromUpstream = 1997,
     events = 6,
     finishReason = nil,
-    tokens = { prompt = 14, completion = 5, total = 19, estimated = true },
+    tokens = { prompt = 14, completion = 5, total = 19, estimated = true, source = "estimate" },
     route = { id = "r-1", name = "llm" },
     service = { id = "s-1", name = "mock" },
     consumerId = "c-1",
@@ -74,7 +74,7 @@ describe("record", function()
       bytes_to_client = 1707,
       bytes_from_upstream = 1997,
       sse_events = 6,
-      tokens = { prompt = 14, completion = 5, total = 19, estimated = true },
+      tokens = { prompt = 14, completion = 5, total = 19, estimated = true, source = "estimate" },
       route = { id = "r-1", name = "llm" },
       service = { id = "s-1", name = "mock" },
       consumer_id = "c-1",
@@ -237,33 +237,36 @@ describe("tokens", function()
   it("reported usage is taken as is, and the request body is not read", function()
     local rep = report('data: {"choices":[{"delta":{"content":"hi"},"finish_reason":"stop"}]}\n\n' ..
       'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}\n\ndata: [DONE]\n\n')
-    assert.same({ prompt = 7, completion = 3, total = 10, estimated = false },
-      tokens.tokensOf({ uncounted = false, upstreamStatus = 200, report = rep, promptEstimate = estimate }))
+    assert.same({ prompt = 7, completion = 3, total = 10, estimated = false, source = "usage" },
+      tokens.tokensOf({ exited = false, upstreamStatus = 200, report = rep, promptEstimate = estimate }))
     assert.equal(0, prompt_calls)
   end)
 
   it("an aborted stream without usage: prompt estimate plus ceil(chars / 4), estimated", function()
     local rep = report('data: {"choices":[{"delta":{"content":"Hello world!"}}]}\n\n' ..
       'data: {"choices":[{"delta":{"content":" more"}}]}\n\n')
-    assert.same({ prompt = 42, completion = 5, total = 47, estimated = true },
-      tokens.tokensOf({ uncounted = false, upstreamStatus = 200, report = rep, promptEstimate = estimate }))
+    assert.same({ prompt = 42, completion = 5, total = 47, estimated = true, source = "estimate" },
+      tokens.tokensOf({ exited = false, upstreamStatus = 200, report = rep, promptEstimate = estimate }))
     assert.equal(1, prompt_calls)
   end)
 
   it("Anthropic cut after message_start: the reported prompt, the streamed estimate for completion", function()
     local rep = report('event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":11,"output_tokens":1}}}\n\n' ..
       'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"abcdefghijklmnop"}}\n\n')
-    assert.same({ prompt = 11, completion = 4, total = 15, estimated = true },
-      tokens.tokensOf({ uncounted = false, upstreamStatus = 200, report = rep, promptEstimate = estimate }))
+    assert.same({ prompt = 11, completion = 4, total = 15, estimated = true, source = "partial_usage" },
+      tokens.tokensOf({ exited = false, upstreamStatus = 200, report = rep, promptEstimate = estimate }))
   end)
 
-  it("a gateway exit counts nothing; a 4xx without usage neither; no body at all is an estimate", function()
-    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false },
-      tokens.tokensOf({ uncounted = true, report = nil, promptEstimate = estimate }))
-    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false },
-      tokens.tokensOf({ uncounted = false, upstreamStatus = 429, report = report('{"error":"x"}', "application/json"), promptEstimate = estimate }))
-    assert.same({ prompt = 42, completion = 0, total = 42, estimated = true },
-      tokens.tokensOf({ uncounted = false, upstreamStatus = nil, report = nil, promptEstimate = estimate }))
+  it("a gateway exit or a WebSocket tunnel counts nothing; a 4xx without usage neither; no body at all is an estimate", function()
+    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false, source = "not_proxied" },
+      tokens.tokensOf({ exited = true, report = nil, promptEstimate = estimate }))
+    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false, source = "websocket" },
+      tokens.tokensOf({ exited = false, websocket = true, upstreamStatus = 101, report = nil, promptEstimate = estimate }))
+    assert.same({ prompt = 0, completion = 0, total = 0, estimated = false, source = "upstream_error" },
+      tokens.tokensOf({ exited = false, upstreamStatus = 429, report = report('{"error":"x"}', "application/json"), promptEstimate = estimate }))
+    assert.equal(0, prompt_calls)
+    assert.same({ prompt = 42, completion = 0, total = 42, estimated = true, source = "estimate" },
+      tokens.tokensOf({ exited = false, upstreamStatus = nil, report = nil, promptEstimate = estimate }))
   end)
 end)
 

@@ -394,6 +394,26 @@ describe("other endpoints", () => {
     expect(summariseOpenAiStream(parseSse(other.text).events).text).not.toBe(summariseOpenAiStream(parseSse(a.text).events).text);
   });
 
+  it("derives the response id from the request without stream_options (a gateway may add it)", async () => {
+    const idOf = (text: string): string => (JSON.parse(parseSse(text).events[0].data) as Json).id as string;
+    const request = { model: "id-model", messages: USER, stream: true };
+    for (const flavor of ["openai", "vllm", "sglang"]) {
+      const headers = { "x-mock-flavor": flavor };
+      const plain = idOf((await post("/v1/chat/completions", request, headers)).text);
+      // What token-rate-limiting sends upstream: the member inserted first, the rest untouched.
+      const injected = JSON.stringify(request).replace(/^\{/, '{"stream_options":{"include_usage":true},');
+      expect(idOf((await post("/v1/chat/completions", injected, headers)).text), flavor).toBe(plain);
+      expect(idOf((await post("/v1/chat/completions", { ...request, stream_options: null }, headers)).text), flavor).toBe(plain);
+      // Whitespace of the JSON text does not matter either; the prompt and the options do.
+      expect(idOf((await post("/v1/chat/completions", JSON.stringify(request, null, 2), headers)).text), flavor).toBe(plain);
+      expect(idOf((await post("/v1/chat/completions", { ...request, messages: [{ role: "user", content: "Other" }] }, headers)).text), flavor).not.toBe(plain);
+      expect(idOf((await post("/v1/chat/completions", request, { ...headers, "x-mock-token-delay-ms": "1" })).text), flavor).not.toBe(plain);
+    }
+    const anthropic = { model: "c", max_tokens: 8, messages: [{ role: "user", content: "Hi" }], stream: true };
+    const anthropicId = (text: string): string => ((JSON.parse(parseSse(text).events[0].data) as Json).message as Json).id as string;
+    expect(anthropicId((await post("/v1/messages", { stream_options: { include_usage: true }, ...anthropic })).text)).toBe(anthropicId((await post("/v1/messages", anthropic)).text));
+  });
+
   it("gives the same text across APIs and flavors for the same prompt", async () => {
     const messages = [{ role: "user", content: "Same prompt" }];
     const texts = await Promise.all(

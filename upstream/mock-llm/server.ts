@@ -90,6 +90,18 @@ function jsonParseMessage(family: Family, detail: string): string {
   );
 }
 
+/**
+ * What a response id is derived from: the request's JSON without `stream_options` (a gateway may
+ * add `include_usage` there and remove the usage chunk again; its client must get the bytes a
+ * direct request gets, id included). Re-serialised, so key order is kept and whitespace is not.
+ */
+function idSeedBody(text: string, body: unknown): string {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return text;
+  const rest: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  delete rest.stream_options;
+  return JSON.stringify(rest);
+}
+
 function responseId(flavor: Flavor, api: Api, seed: string): string {
   const hex = createHash("sha256").update(seed).digest("hex");
   if (flavor.name === "anthropic") return "msg_01" + hex.slice(0, 22);
@@ -333,7 +345,7 @@ export async function startMockLlmServer(opts: MockLlmServerOptions = {}): Promi
     });
     const ctx: ResponseContext = {
       api,
-      id: responseId(flavor, api, `${path}\n${JSON.stringify(ex.faults)}\n${options.text ?? ""}\n${text}`),
+      id: responseId(flavor, api, `${path}\n${JSON.stringify(ex.faults)}\n${options.text ?? ""}\n${idSeedBody(text, body)}`),
       created: options.created ?? Math.floor(Date.now() / 1000),
       model: request.model,
       plan,

@@ -1,4 +1,4 @@
--- Test fixture: see schema.lua.
+-- Test fixture: see schema.lua; also writes token-rate-limiting's serialized counts.
 local cjson = require("cjson.safe")
 
 local Probe = { PRIORITY = 9, VERSION = "0.1.0" }
@@ -10,6 +10,12 @@ function Probe:log()
     kong.log.notice("[udl-serialized] ", cjson.encode(value))
   else
     kong.log.notice("[udl-serialized] none")
+  end
+  -- What token-rate-limiting charged, when it ran, to compare with the record's tokens.
+  local trl = serialized.token_rate_limiting
+  if trl ~= nil then
+    kong.log.notice("[udl-trl-serialized] ", cjson.encode({ request_id = ngx.var.kong_request_id, prompt = trl.prompt,
+      completion = trl.completion, total = trl.total, estimated = trl.estimated, source = trl.source }))
   end
 end
 
