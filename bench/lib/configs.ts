@@ -15,11 +15,15 @@ export interface ProxyConfig {
   /** Needs the harness's redis-server. */
   redis: boolean;
   bare: boolean;
+  /** Benchmark-only Lua plugins from bench/fixtures/lua (not built from plugins/). */
+  fixtures?: string[];
 }
 
 export const CONFIGS: ProxyConfig[] = [
   { id: "bare", label: "bare nginx proxy_pass", plugins: [], redis: false, bare: true },
   { id: "gateway", label: "gateway, no plugins", plugins: [], redis: false, bare: false },
+  // what the runner itself costs for one plugin: the scale for the rows below
+  { id: "trivial", label: "trivial Lua plugin (1 header read, 1 set)", plugins: [], fixtures: ["bench-trivial"], redis: false, bare: false },
   { id: "trl-local", label: "token-rate-limiting (local)", plugins: ["token-rate-limiting"], redis: false, bare: false },
   { id: "trl-redis", label: "token-rate-limiting (redis)", plugins: ["token-rate-limiting"], redis: true, bare: false },
   { id: "prompt-guard", label: "prompt-guard (20 patterns)", plugins: ["prompt-guard"], redis: false, bare: false },
@@ -89,7 +93,10 @@ function pluginConfig(plugin: PluginName, cfg: ProxyConfig, env: GatewayEnv): { 
 
 /** The declarative config of a gateway configuration (not for the bare proxy). */
 export function gatewayConfig(cfg: ProxyConfig, env: GatewayEnv): object {
-  const plugins = cfg.plugins.map((p) => pluginConfig(p, cfg, env));
+  const plugins = [
+    ...cfg.plugins.map((p) => pluginConfig(p, cfg, env)),
+    ...(cfg.fixtures ?? []).map((name) => ({ name, config: {} })),
+  ];
   return {
     _format_version: "3.0",
     services: [
