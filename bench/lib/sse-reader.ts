@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { runToEnd } from "./procs.ts";
+import { writeLargeFixture } from "../../upstream/mock-llm/record-fixtures.ts";
 import type { SseReaderResult } from "./report.ts";
 
 export const SSE_READER_SCRIPT = join("bench", "sse-reader", "bench.lua");
@@ -22,6 +23,9 @@ export function parseReaderOutput(stdout: string): SseReaderResult {
 /** `dist`: the tree of transpiled modules to read (the harness's snapshot of dist/). */
 export async function runSseReaderBench(root: string, smoke: boolean, dist?: string): Promise<SseReaderResult> {
   if (!existsSync(join(root, SSE_READER_SCRIPT))) return { status: "not available", message: `${SSE_READER_SCRIPT} does not exist yet` };
+  // the issue asks for a recorded stream: the mock LLM records its deterministic ~1 MB OpenAI stream
+  // (spec/fixtures/streams/openai-1mb.sse, git-ignored), which bench.lua prefers when present
+  await writeLargeFixture();
   const args = [SSE_READER_SCRIPT, ...(smoke ? ["--smoke"] : []), ...(dist ? ["--dist", dist] : [])];
   const { code, stdout, stderr } = await runToEnd("luajit", args, { cwd: root, timeoutMs: 300_000 });
   if (code !== 0) return { status: "failed", message: `luajit ${args.join(" ")} exited with ${code}: ${(stderr || stdout).trim().slice(-500)}` };
