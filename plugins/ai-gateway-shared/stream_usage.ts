@@ -246,8 +246,10 @@ class Reader implements UsageReader {
 
   private sse: SseReader | undefined = undefined;
   private ndjson: NdjsonReader | undefined = undefined;
-  private readonly onSse: SseEventHandler;
-  private readonly onLine: NdjsonLineHandler;
+  // Made on first use: creating a closure stops LuaJIT's compiler, and a plain JSON body
+  // (the common small answer) never needs them.
+  private sseHandler: SseEventHandler | undefined = undefined;
+  private lineHandler: NdjsonLineHandler | undefined = undefined;
 
   /** The JSON body (up to maxJsonBytes), then its last JSON_WINDOW_BYTES or more. */
   private readonly json = new Pieces();
@@ -260,8 +262,24 @@ class Reader implements UsageReader {
     if (this.override === "openai" || this.override === "anthropic" || this.override === "ollama") {
       this.setDialect(this.override);
     }
-    this.onSse = (data, name) => this.sseEvent(data, name);
-    this.onLine = (line) => this.jsonEvent(line, undefined);
+  }
+
+  private onSse(): SseEventHandler {
+    let handler = this.sseHandler;
+    if (handler === undefined) {
+      handler = (data, name) => this.sseEvent(data, name);
+      this.sseHandler = handler;
+    }
+    return handler;
+  }
+
+  private onLine(): NdjsonLineHandler {
+    let handler = this.lineHandler;
+    if (handler === undefined) {
+      handler = (line) => this.jsonEvent(line, undefined);
+      this.lineHandler = handler;
+    }
+    return handler;
   }
 
   detect(contentType: string | undefined, firstBytes?: string, contentEncoding?: string): BodyFraming {
@@ -296,13 +314,13 @@ class Reader implements UsageReader {
     const framing = this.framing;
     if (framing === "sse") {
       const sse = this.sse as SseReader;
-      const completed = sse.feed(chunk, this.onSse);
+      const completed = sse.feed(chunk, this.onSse());
       this.bufferedBytes = sse.bufferedBytes;
       return completed;
     }
     if (framing === "ndjson") {
       const nd = this.ndjson as NdjsonReader;
-      const completed = nd.feed(chunk, this.onLine);
+      const completed = nd.feed(chunk, this.onLine());
       this.bufferedBytes = nd.bufferedBytes;
       return completed;
     }
@@ -345,9 +363,9 @@ class Reader implements UsageReader {
       }
       this.finished = true;
       if (this.sse !== undefined) {
-        if (this.sse.finish(this.onSse)) this.incomplete = true;
+        if (this.sse.finish(this.onSse())) this.incomplete = true;
       } else if (this.ndjson !== undefined) {
-        this.ndjson.finish(this.onLine);
+        this.ndjson.finish(this.onLine());
       } else if (this.framing === "json") {
         this.finishJson();
       }
@@ -507,8 +525,8 @@ class Reader implements UsageReader {
       }
       this.setFraming("ndjson");
       const nd = this.ndjson as NdjsonReader;
-      nd.feed(body, this.onLine);
-      nd.finish(this.onLine);
+      nd.feed(body, this.onLine());
+      nd.finish(this.onLine());
       return;
     }
     this.readJsonWindow(body);

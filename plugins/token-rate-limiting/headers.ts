@@ -2,7 +2,7 @@
 // the IETF RateLimit-* trio for the most restrictive window, and Retry-After on 429.
 
 import type { Admission, WindowStatus } from "./admission";
-import { PERIOD_TITLES, PERIODS } from "./windows";
+import { PERIOD_TITLES, PERIODS, type Period } from "./windows";
 
 function int(value: number): string {
   return string.format("%d", value);
@@ -15,6 +15,14 @@ function moreRestrictive(a: WindowStatus, b: WindowStatus | undefined): boolean 
   return a.reset > b.reset;
 }
 
+// The header names, built once rather than on every response.
+const LIMIT_HEADERS = {} as { [P in Period]: string };
+const REMAINING_HEADERS = {} as { [P in Period]: string };
+for (const period of PERIODS) {
+  LIMIT_HEADERS[period] = `X-RateLimit-Limit-Tokens-${PERIOD_TITLES[period]}`;
+  REMAINING_HEADERS[period] = `X-RateLimit-Remaining-Tokens-${PERIOD_TITLES[period]}`;
+}
+
 export function rateLimitHeaders(admission: Admission): Record<string, string> {
   const headers: Record<string, string> = {};
   let overall: WindowStatus | undefined;
@@ -24,9 +32,8 @@ export function rateLimitHeaders(admission: Admission): Record<string, string> {
       if (w.spec.period === period && moreRestrictive(w, chosen)) chosen = w;
     }
     if (chosen === undefined) continue;
-    const title = PERIOD_TITLES[period];
-    headers[`X-RateLimit-Limit-Tokens-${title}`] = int(chosen.spec.limit);
-    headers[`X-RateLimit-Remaining-Tokens-${title}`] = int(chosen.remaining);
+    headers[LIMIT_HEADERS[period]] = int(chosen.spec.limit);
+    headers[REMAINING_HEADERS[period]] = int(chosen.remaining);
     if (moreRestrictive(chosen, overall)) overall = chosen;
   }
   if (overall !== undefined) {

@@ -2,6 +2,9 @@
 // PDK, calls the policy, and keeps the per-request state from access to log.
 
 import { errorBody, errorStyleFor } from "../ai-gateway-shared/openai_error";
+import { decodeRequestJson } from "../ai-gateway-shared/request_json";
+import { requestHeader } from "../ai-gateway-shared/request_header";
+import { responseHeader } from "../ai-gateway-shared/response_header";
 import type { UsageReport } from "../ai-gateway-shared/stream_usage";
 import { COUNTED_TOKENS_KEY } from "../ai-gateway-shared/tokens";
 import { admit, type Admission } from "./admission";
@@ -10,7 +13,7 @@ import { adjustments, counterWindows, type Adjustment, type CounterValues, type 
 import { newLogGate, onStoreFailure } from "./fault";
 import { rateLimitHeaders } from "./headers";
 import { identifierOf, type RequestFacts } from "./identifier";
-import { limitsFor, type ModelLimit } from "./limits";
+import { limitsFor, type LimitSpec, type ModelLimit } from "./limits";
 import { newMeter, type Meter } from "./meter";
 import * as localPolicy from "./policies/local";
 import * as redisPolicy from "./policies/redis";
@@ -79,6 +82,22 @@ const facts: RequestFacts = {
   routeId: () => kong.router.get_route()?.id,
 };
 
+// The plugin-wide limits of each config, computed once: without model_limits they are every
+// request's limits. Weak keys: a config replaced by a reload is collected with its entry.
+const wideSpecs = setmetatable(new LuaTable<object, LimitSpec[]>(), { __mode: "k" });
+
+/** limitsFor, shared across requests when no model limit can add to it (read-only). */
+function specsFor(conf: Config, model: string | undefined): LimitSpec[] {
+  const modelLimits = conf.model_limits as ModelLimit[] | null | undefined;
+  if (modelLimits !== undefined && modelLimits !== null && modelLimits.length > 0) return limitsFor(conf as { model_limits?: ModelLimit[] }, model);
+  let specs = wideSpecs.get(conf);
+  if (specs === undefined) {
+    specs = limitsFor(conf as { model_limits?: ModelLimit[] }, undefined);
+    wideSpecs.set(conf, specs);
+  }
+  return specs;
+}
+
 function acquire(
   conf: Config,
   windows: CounterWindow[],
@@ -89,16 +108,17 @@ function acquire(
 }
 
 function errorStyle() {
-  return errorStyleFor(kong.request.get_path(), kong.request.get_header("anthropic-version"));
+  return errorStyleFor(kong.request.get_path(), requestHeader("anthropic-version"));
 }
 
 export function access(conf: Config): void {
   const [raw] = kong.request.get_raw_body(MAX_BODY_BYTES);
-  const decoded = decodeBody(raw);
-  const format = requestFormat(conf.llm_format, kong.request.get_path(), kong.request.get_header("anthropic-version"));
+  // Decoded once per request for every plugin that reads it (prompt-guard too).
+  const decoded = decodeBody(raw, decodeRequestJson);
+  const format = requestFormat(conf.llm_format, kong.request.get_path(), requestHeader("anthropic-version"));
   const req = describeRequest(decoded, raw === undefined ? 0 : raw.length, format);
 
-  const specs = limitsFor(conf as { model_limits?: ModelLimit[] }, req.model);
+  const specs = specsFor(conf, req.model);
   if (specs.length === 0) return;
 
   const windowType: WindowType = conf.window_type;
@@ -154,15 +174,18 @@ export function access(conf: Config): void {
 export function headerFilter(conf: Config): void {
   const st = state();
   if (st === undefined || st.rejected) return;
-  if (st.headers !== undefined) kong.response.set_headers(st.headers);
+  // Straight to ngx.header: the values are plain strings made here, so the PDK's checks of
+  // every name and value on every response would find nothing.
+  const headers = st.headers;
+  if (headers !== undefined) for (const name in headers) ngx.header[name] = headers[name];
   if (kong.response.get_source() === "exit") {
     st.exited = true;
     return;
   }
   const meter = newMeter({
     format: conf.llm_format,
-    contentType: kong.response.get_header("Content-Type"),
-    contentEncoding: kong.response.get_header("Content-Encoding"),
+    contentType: responseHeader("Content-Type"),
+    contentEncoding: responseHeader("Content-Encoding"),
     injected: st.injected,
   });
   st.meter = meter;

@@ -68,10 +68,13 @@ export function describeRequest(body: JsonObject | undefined, rawLength: number,
   };
 }
 
+/** How a body is decoded: cjson.safe.decode, or the request's shared cache of it (request_json). */
+export type JsonDecode = (this: void, raw: string) => LuaMultiReturn<[unknown, string | undefined]>;
+
 /** Decodes a raw body; undefined unless it is a JSON object (an array decodes to a table too). */
-export function decodeBody(raw: string | undefined): JsonObject | undefined {
+export function decodeBody(raw: string | undefined, decode: JsonDecode = cjson.decode): JsonObject | undefined {
   if (raw === undefined || string.find(raw, "^%s*{")[0] === undefined) return undefined;
-  const [decoded] = cjson.decode(raw);
+  const [decoded] = decode(raw);
   return asObject(decoded);
 }
 

@@ -4,6 +4,7 @@
 
 import { estimatePromptTokensFromBody, tokensForChars } from "../ai-gateway-shared/estimate";
 import { newUsageReader, type UsageReader, type UsageReport } from "../ai-gateway-shared/stream_usage";
+import { responseHeader } from "../ai-gateway-shared/response_header";
 import { COUNTED_TOKENS_KEY, tokensOf, type Tokens } from "../ai-gateway-shared/tokens";
 import { classify, type EndFacts, type ResponseSource } from "./classify";
 import { emit, shouldEmit } from "./emit";
@@ -52,19 +53,19 @@ function kindOf(status: number, framing: string, contentLength: string | undefin
 export function headerFilter(): void {
   ngx.update_time();
   const status = ngx.status;
-  const contentType = kong.response.get_header("Content-Type");
+  const contentType = responseHeader("Content-Type");
   const st: ResponseState = { headersAt: nowMs(), kind: "none", contentType, bytes: 0, eof: false };
   if (status === 101) {
     st.kind = "websocket";
     st.upgradeHeaderBytes = tonumber(upstreamList(ngx.var.upstream_bytes_received)[0] ?? "0") ?? 0;
   } else if (kong.response.get_source() === "service") {
     const reader = newUsageReader({ maxJsonBytes: MAX_JSON_BYTES });
-    const framing = reader.detect(contentType, undefined, kong.response.get_header("Content-Encoding"));
-    st.kind = kindOf(status, framing, kong.response.get_header("Content-Length"));
+    const framing = reader.detect(contentType, undefined, responseHeader("Content-Encoding"));
+    st.kind = kindOf(status, framing, responseHeader("Content-Length"));
     st.reader = reader;
   } else {
     // Kong's or a plugin's own answer: nothing the upstream generated to read.
-    st.kind = kindOf(status, "none", kong.response.get_header("Content-Length"));
+    st.kind = kindOf(status, "none", responseHeader("Content-Length"));
   }
   kong.ctx.plugin.upstream_disconnect = st;
 }

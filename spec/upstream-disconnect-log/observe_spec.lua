@@ -42,6 +42,8 @@ local function install(over)
   _G.ngx = {
     arg = arg_proxy,
     var = var,
+    -- response headers as the filters read them (one at a time, through ngx.header)
+    header = setmetatable({}, { __index = function(_, name) return env.headers[name] end }),
     now = function() return env.clock end,
     update_time = function() end,
     req = {
@@ -63,7 +65,7 @@ local function install(over)
   _G.kong = {
     ctx = { plugin = {}, shared = over.shared or {} },
     response = {
-      get_header = function(name) return env.headers[name] end,
+      get_header = function() error("kong.response.get_header builds every header: read ngx.header") end,
       get_source = function() return env.source end,
     },
     request = { get_start_time = function() return 1700000000000 - 5 end },
