@@ -1,93 +1,24 @@
 // The schema library inside nginx (init_by_lua and a request), where it uses
 // ngx.re for regex checks: the same answers as under busted.
 // The Lua side is spec/gateway-schema/schema_in_nginx.lua.
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../helpers/ports.ts";
+import { REPO, startLuaNginx, type LuaNginx } from "../helpers/lua-nginx.ts";
 
-const REPO = resolve(import.meta.dirname, "..", "..");
-const MODULES_DIR = "/usr/lib/nginx/modules";
-
-let prefix = "";
+let nginx: LuaNginx | undefined;
 let port = 0;
-let nginx: ChildProcess | undefined;
-
-async function waitForPort(p: number, child: ChildProcess): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with code ${child.exitCode}`);
-    const ok = await new Promise<boolean>((res) => {
-      const s = connect({ port: p, host: "127.0.0.1" }, () => {
-        s.destroy();
-        res(true);
-      });
-      s.on("error", () => res(false));
-    });
-    if (ok) return;
-    if (Date.now() - start > 10_000) throw new Error(`nginx did not listen on ${p}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
-  if (!existsSync(`${MODULES_DIR}/ngx_http_lua_module.so`)) {
-    throw new Error("the nginx lua module is missing: install libnginx-mod-http-lua");
-  }
-  prefix = mkdtempSync(join(tmpdir(), "schema-nginx-test-"));
-  for (const d of ["conf", "logs", "tmp"]) mkdirSync(join(prefix, d));
-  port = await freePort();
-  const luaPath = [`${REPO}/gateway/lua/?.lua`, `${REPO}/gateway/lua/?/init.lua`, `${REPO}/spec/gateway-schema/?.lua`, ""].join(";");
-  writeFileSync(
-    join(prefix, "conf", "nginx.conf"),
-    `load_module ${MODULES_DIR}/ndk_http_module.so;
-load_module ${MODULES_DIR}/ngx_http_lua_module.so;
-daemon off;
-master_process off;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path tmp/client_body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-    lua_package_path "${luaPath};";
-    init_by_lua_block { require("schema_in_nginx").init() }
-    server {
-        listen 127.0.0.1:${port};
-        location = /t { content_by_lua_block { require("schema_in_nginx").content() } }
-    }
-}
-`,
-  );
-  nginx = spawn("nginx", ["-p", prefix, "-c", join(prefix, "conf", "nginx.conf"), "-e", join(prefix, "logs", "error.log")], {
-    stdio: ["ignore", "ignore", "pipe"],
+  nginx = await startLuaNginx({
+    tmpName: "schema-nginx-test-",
+    luaDirs: [`${REPO}/spec/gateway-schema`],
+    http: `init_by_lua_block { require("schema_in_nginx").init() }`,
+    locations: `location = /t { content_by_lua_block { require("schema_in_nginx").content() } }`,
   });
-  let stderr = "";
-  nginx.stderr?.on("data", (d) => (stderr += String(d)));
-  try {
-    await waitForPort(port, nginx);
-  } catch (e) {
-    const log = existsSync(join(prefix, "logs", "error.log")) ? readFileSync(join(prefix, "logs", "error.log"), "utf8") : "";
-    throw new Error(`${(e as Error).message}\n${stderr}\n${log}`);
-  }
+  port = nginx.port;
 });
 
 afterAll(async () => {
-  if (nginx && nginx.exitCode === null) {
-    const exited = new Promise((r) => nginx?.once("exit", r));
-    nginx.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (nginx.exitCode === null) nginx.kill("SIGKILL");
-  }
-  if (prefix) rmSync(prefix, { recursive: true, force: true });
+  await nginx?.stop();
 });
 
 interface Outcome {

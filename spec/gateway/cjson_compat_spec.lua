@@ -27,7 +27,9 @@ describe("cjson (OpenResty API)", function()
 
   it("encodes empty tables as arrays after encode_empty_table_as_object(false)", function()
     cjson.encode_empty_table_as_object(false)
-    assert.equal('{"a":[],"b":{"c":[]}}', cjson.encode({ a = {}, b = { c = {} } }))
+    -- one key per table: the order of several hash keys is not fixed
+    assert.equal('{"a":[]}', cjson.encode({ a = {} }))
+    assert.equal('{"b":{"c":[]}}', cjson.encode({ b = { c = {} } }))
   end)
 
   it("keeps forward slashes after encode_escape_forward_slash(false)", function()

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayStartError, PROBE_LUA_PATH, PROJECT_ROOT, startGateway, type Gateway } from "../helpers/gateway.ts";
+import { GatewayStartError, PROJECT_ROOT, startProbeGateway, type Gateway } from "../helpers/gateway.ts";
 import { request } from "./http.ts";
 import { startUpstream, type Upstream } from "./upstreams.ts";
 
@@ -36,7 +36,7 @@ ${plugins}
 
 async function startError(yaml: string, env: Record<string, string> = {}): Promise<string> {
   try {
-    const gw = await startGateway({ requireDist: false, luaPath: [PROBE_LUA_PATH], yaml, env });
+    const gw = await startProbeGateway(yaml, env);
     await gw.stop();
   } catch (err) {
     expect(err).toBeInstanceOf(GatewayStartError);
@@ -101,18 +101,13 @@ describe("starting", () => {
   let gw: Gateway;
 
   beforeAll(async () => {
-    gw = await startGateway({
-      requireDist: false,
-      luaPath: [PROBE_LUA_PATH],
-      env: { KONG_NGINX_HTTP_LUA_SHARED_DICT: "probe_dict 1m; other_dict 2m" },
-      yaml: yamlWith(
+    gw = await startProbeGateway(yamlWith(
         `  - name: probe-a
   - name: cors
   - name: rate-limiting
     config: { minute: 5 }`,
         slow.url,
-      ),
-    });
+      ), { KONG_NGINX_HTTP_LUA_SHARED_DICT: "probe_dict 1m; other_dict 2m" });
   });
 
   afterAll(async () => {
@@ -142,7 +137,7 @@ describe("starting", () => {
 
 describe("stopping", () => {
   it("finishes in-flight requests on SIGTERM, then exits", async () => {
-    const gw = await startGateway({ requireDist: false, luaPath: [PROBE_LUA_PATH], yaml: yamlWith("  - name: probe-a", slow.url) });
+    const gw = await startProbeGateway(yamlWith("  - name: probe-a", slow.url));
     const pending = request(`${gw.url}/`);
     await new Promise((r) => setTimeout(r, 300));
     const nginxPid = Number(readFileSync(join(gw.prefix, "logs", "nginx.pid"), "utf8"));
@@ -186,12 +181,7 @@ describe("stopping", () => {
 
 describe("workers", () => {
   it("runs KONG_NGINX_WORKER_PROCESSES workers sharing Kong's dicts", async () => {
-    const gw = await startGateway({
-      requireDist: false,
-      luaPath: [PROBE_LUA_PATH],
-      env: { KONG_NGINX_WORKER_PROCESSES: "2" },
-      yaml: yamlWith("  - name: probe-a", slow.url),
-    });
+    const gw = await startProbeGateway(yamlWith("  - name: probe-a", slow.url), { KONG_NGINX_WORKER_PROCESSES: "2" });
     try {
       expect(readFileSync(join(gw.prefix, "nginx.conf"), "utf8")).toContain("worker_processes 2;");
       // init_worker ran once per worker

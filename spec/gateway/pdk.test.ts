@@ -2,17 +2,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROBE_LUA_PATH, startGateway, type Gateway } from "../helpers/gateway.ts";
+import { startProbeGateway, type Gateway } from "../helpers/gateway.ts";
 import { request } from "./http.ts";
-import { startEchoUpstream, startSseUpstream, type Upstream } from "./upstreams.ts";
+import { startEchoUpstream, startSseUpstream, type Echo, type Upstream } from "./upstreams.ts";
 import { logTrace } from "./trace.ts";
-
-interface Echo {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-}
 
 let echo: Upstream;
 let other: Upstream;
@@ -23,10 +16,7 @@ beforeAll(async () => {
   echo = await startEchoUpstream();
   other = await startEchoUpstream();
   sse = await startSseUpstream(100, 1500);
-  gw = await startGateway({
-    requireDist: false,
-    luaPath: [PROBE_LUA_PATH],
-    yaml: `
+  gw = await startProbeGateway(`
 _format_version: "3.0"
 services:
   - name: echo
@@ -64,8 +54,7 @@ services:
         request_buffering: false
 plugins:
   - name: probe-a
-`,
-  });
+`);
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 // Plugin phases, order and short-circuits through the real gateway (nginx + lua-nginx-module),
 // observed with the probe plugins: probe-a (PRIORITY 1000), probe-b and probe-c (both 500).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROBE_LUA_PATH, startGateway, type Gateway } from "../helpers/gateway.ts";
+import { startProbeGateway, type Gateway } from "../helpers/gateway.ts";
 import { startEchoUpstream, type Upstream } from "./upstreams.ts";
 import { headerTrace, logTrace, phaseEntries } from "./trace.ts";
 
@@ -10,10 +10,7 @@ let gw: Gateway;
 
 beforeAll(async () => {
   upstream = await startEchoUpstream();
-  gw = await startGateway({
-    requireDist: false,
-    luaPath: [PROBE_LUA_PATH],
-    yaml: `
+  gw = await startProbeGateway(`
 _format_version: "3.0"
 services:
   - name: echo
@@ -46,8 +43,7 @@ plugins:
   - name: probe-b
   - name: probe-c
     config: { tag: global-c }
-`,
-  });
+`);
 });
 
 afterAll(async () => {
@@ -197,10 +193,7 @@ describe("kong.response.exit in rewrite", () => {
   let gw2: Gateway;
 
   beforeAll(async () => {
-    gw2 = await startGateway({
-      requireDist: false,
-      luaPath: [PROBE_LUA_PATH],
-      yaml: `
+    gw2 = await startProbeGateway(`
 _format_version: "3.0"
 services:
   - name: echo
@@ -210,8 +203,7 @@ services:
 plugins:
   - { name: probe-a, config: { exit_in: rewrite, exit_status: 451 } }
   - name: probe-b
-`,
-    });
+`);
   });
 
   afterAll(async () => {

@@ -4,18 +4,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROBE_LUA_PATH, startGateway, type Gateway } from "../helpers/gateway.ts";
+import { startProbeGateway, type Gateway } from "../helpers/gateway.ts";
 import { freePort } from "../helpers/ports.ts";
 import { request } from "./http.ts";
-import { startEchoUpstream, startSilentUpstream, startSseUpstream, type Upstream } from "./upstreams.ts";
+import { startEchoUpstream, startSilentUpstream, startSseUpstream, type Echo, type Upstream } from "./upstreams.ts";
 import { logTrace } from "./trace.ts";
-
-interface Echo {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-}
 
 let echo: Upstream;
 let sse: Upstream;
@@ -36,10 +29,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => wsServer.listen(0, "127.0.0.1", resolve));
   const wsPort = (wsServer.address() as AddressInfo).port;
 
-  gw = await startGateway({
-    requireDist: false,
-    luaPath: [PROBE_LUA_PATH],
-    yaml: `
+  gw = await startProbeGateway(`
 _format_version: "3.0"
 services:
   - name: echo
@@ -101,8 +91,7 @@ routes:
   - { name: no-service, paths: ["/no-service"] }
 plugins:
   - name: probe-a
-`,
-  });
+`);
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@
 // (consumer+route+service > consumer+route > consumer+service > route+service > consumer > route >
 // service > global), chosen at the plugin's turn in access, plus the bundled key-auth.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROBE_LUA_PATH, startGateway, type Gateway } from "../helpers/gateway.ts";
+import { startProbeGateway, type Gateway } from "../helpers/gateway.ts";
 import { request } from "./http.ts";
 import { startEchoUpstream, type Upstream } from "./upstreams.ts";
 import { phaseEntries } from "./trace.ts";
@@ -12,10 +12,7 @@ let gw: Gateway;
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  gw = await startGateway({
-    requireDist: false,
-    luaPath: [PROBE_LUA_PATH],
-    yaml: `
+  gw = await startProbeGateway(`
 _format_version: "3.0"
 services:
   - name: s1
@@ -60,8 +57,7 @@ plugins:
   - { name: probe-b, route: r2, config: { tag: r } }
   - { name: probe-b, service: s2, config: { tag: s } }
   - { name: probe-b, config: { tag: g } }
-`,
-  });
+`);
 });
 
 afterAll(async () => {

@@ -48,6 +48,14 @@ export async function startUpstream(handler: Handler): Promise<Upstream> {
   };
 }
 
+/** The JSON body startEchoUpstream answers with. */
+export interface Echo {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
 /** Answers with JSON describing the request it received (method, url, headers, body). */
 export function startEchoUpstream(): Promise<Upstream> {
   return startUpstream((req, res, body) => {

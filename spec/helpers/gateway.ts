@@ -182,3 +182,8 @@ export async function startGateway(opts: StartGatewayOptions): Promise<Gateway> 
   }
   throw lastError;
 }
+
+/** A gateway that runs the probe plugins of spec/fixtures/gateway (no dist/ needed). */
+export function startProbeGateway(yaml: string, env?: Record<string, string>): Promise<Gateway> {
+  return startGateway({ requireDist: false, luaPath: [PROBE_LUA_PATH], yaml, env });
+}

@@ -3,15 +3,11 @@
 // keepalive reuse, command errors, timeouts and a redis that goes away.
 // The Lua side is spec/redis-client/redis_scenarios.lua.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
-import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/ports.ts";
+import { REPO, startLuaNginx, stopProcess, waitForPort, type LuaNginx } from "../helpers/lua-nginx.ts";
 
-const REPO = resolve(import.meta.dirname, "..", "..");
-const MODULES_DIR = "/usr/lib/nginx/modules";
 const PASSWORD = "s3cret-pass";
 
 interface Step {
@@ -26,44 +22,6 @@ interface CaseResult {
 
 const children: ChildProcess[] = [];
 
-function waitForExit(child: ChildProcess, timeoutMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((res) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      res();
-    }, timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      res();
-    });
-  });
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child) return;
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-  await waitForExit(child);
-}
-
-/** Resolves once something accepts TCP connections on the port (or rejects after the deadline). */
-async function waitForPort(port: number, child: ChildProcess, what: string, deadlineMs = 10_000): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before listening`);
-    const ok = await new Promise<boolean>((res) => {
-      const s = connect({ port, host: "127.0.0.1" }, () => {
-        s.destroy();
-        res(true);
-      });
-      s.on("error", () => res(false));
-    });
-    if (ok) return;
-    if (Date.now() - start > deadlineMs) throw new Error(`${what} did not listen on ${port} within ${deadlineMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function startRedis(extraArgs: string[] = []): Promise<{ port: number; proc: ChildProcess }> {
   const port = await freePort();
   const proc = spawn(
@@ -76,9 +34,8 @@ async function startRedis(extraArgs: string[] = []): Promise<{ port: number; pro
   return { port, proc };
 }
 
-let prefix = "";
+let nginx: LuaNginx | undefined;
 let nginxPort = 0;
-let nginx: ChildProcess | undefined;
 let plain: { port: number; proc: ChildProcess };
 let secured: { port: number; proc: ChildProcess };
 let tagCounter = 0;
@@ -93,70 +50,28 @@ async function runCase(name: string, params: Record<string, string | number> = {
 }
 
 function errorLog(): string {
-  const path = join(prefix, "logs", "error.log");
-  return existsSync(path) ? readFileSync(path, "utf8") : "";
+  return nginx?.errorLog() ?? "";
 }
 
 beforeAll(async () => {
-  for (const bin of ["/usr/sbin/nginx", `${MODULES_DIR}/ngx_http_lua_module.so`, "/usr/bin/redis-server"]) {
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: install nginx-light, libnginx-mod-http-lua and redis-server`);
-  }
+  if (!existsSync("/usr/bin/redis-server")) throw new Error("/usr/bin/redis-server is missing: install redis-server");
   plain = await startRedis();
   secured = await startRedis(["--requirepass", PASSWORD]);
-
-  prefix = mkdtempSync(join(tmpdir(), "redis-client-test-"));
-  for (const d of ["conf", "logs", "tmp"]) mkdirSync(join(prefix, d));
-  nginxPort = await freePort();
-  const luaPath = [
-    `${REPO}/gateway/lua/?.lua`,
-    `${REPO}/gateway/lua/?/init.lua`,
-    `${REPO}/spec/redis-client/?.lua`,
-    "",
-  ].join(";");
-  writeFileSync(
-    join(prefix, "conf", "nginx.conf"),
-    `load_module ${MODULES_DIR}/ndk_http_module.so;
-load_module ${MODULES_DIR}/ngx_http_lua_module.so;
-daemon off;
-master_process off;
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log info;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path tmp/client_body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-    lua_package_path "${luaPath};";
-    lua_socket_log_errors off;
-    server {
-        listen 127.0.0.1:${nginxPort};
-        location = /t {
+  nginx = await startLuaNginx({
+    tmpName: "redis-client-test-",
+    luaDirs: [`${REPO}/spec/redis-client`],
+    http: "lua_socket_log_errors off;",
+    locations: `location = /t {
             content_by_lua_block { require("redis_scenarios").run() }
-        }
-    }
-}
-`,
-  );
-  nginx = spawn("nginx", ["-p", prefix, "-c", join(prefix, "conf", "nginx.conf"), "-e", join(prefix, "logs", "error.log")], {
-    stdio: ["ignore", "ignore", "pipe"],
+        }`,
+    workerConnections: 256,
   });
-  children.push(nginx);
-  let stderr = "";
-  nginx.stderr?.on("data", (d) => (stderr += String(d)));
-  try {
-    await waitForPort(nginxPort, nginx, "nginx");
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n${stderr}\n${errorLog()}`);
-  }
+  nginxPort = nginx.port;
 });
 
 afterAll(async () => {
-  for (const child of children) await stop(child);
-  if (prefix) rmSync(prefix, { recursive: true, force: true });
+  await nginx?.stop();
+  for (const child of children) await stopProcess(child);
 });
 
 describe("resty.redis against redis-server, in nginx", () => {
@@ -290,7 +205,7 @@ describe("resty.redis against redis-server, in nginx", () => {
   it("a redis that was stopped gives a clean connection error, not a crashed worker", async () => {
     // a pooled connection to the redis that is about to go away
     await runCase("keepalive", { port: plain.port });
-    await stop(plain.proc);
+    await stopProcess(plain.proc);
 
     const { ok, error, steps } = await runCase("basic", { port: plain.port });
     expect(error).toBeUndefined();

@@ -9,16 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BOX_RGB } from "./draw.ts";
 import { decodePng } from "./png.ts";
 import { startVideoService, type VideoService } from "./server.ts";
+import type { Box } from "./types.ts";
 import { Collector, makeNoiseVideo, makeTestVideo, postJson, requireFfmpeg, SQUARE, waitFor, type WsMessage } from "./test-helpers.ts";
-
-interface Box {
-  label: string;
-  score: number;
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
 
 // The square's position is known to a few source frames (ffmpeg's fps filter picks the nearest frame).
 const TOLERANCE = 8;

@@ -6,7 +6,7 @@
  * string, the end-of-sequence token id (EOS_TOKEN_ID) on a natural stop, null on "length".
  */
 import type { Flavor, ResponseContext, StreamFraming } from "./types.ts";
-import { JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, SSE_DONE, sseData } from "./types.ts";
+import { JSON_CONTENT_TYPE, pythonErrorType, SSE_CONTENT_TYPE, SSE_DONE, sseData } from "./types.ts";
 
 export const EOS_TOKEN_ID = 2;
 
@@ -53,15 +53,6 @@ function sglangStream(ctx: ResponseContext): StreamFraming {
   };
 }
 
-function errorType(status: number): string {
-  if (status === 400) return "BadRequestError";
-  if (status === 404) return "NotFoundError";
-  if (status === 429) return "TooManyRequestsError";
-  if (status === 503) return "ServiceUnavailableError";
-  if (status >= 500) return "InternalServerError";
-  return "BadRequestError";
-}
-
 export const sglang: Flavor = {
   name: "sglang",
   stream: sglangStream,
@@ -95,6 +86,6 @@ export const sglang: Flavor = {
   },
   error: (status, message) => ({
     contentType: JSON_CONTENT_TYPE,
-    body: { object: "error", message, type: errorType(status), param: null, code: status },
+    body: { object: "error", message, type: pythonErrorType(status), param: null, code: status },
   }),
 };

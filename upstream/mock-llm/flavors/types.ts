@@ -68,3 +68,18 @@ export const SSE_DONE = "data: [DONE]\n\n";
 export function isLastPiece(ctx: ResponseContext, index: number): boolean {
   return index === ctx.plan.pieces.length - 1;
 }
+
+/**
+ * The exception class name vLLM and SGLang put in an error body's `type`, by status; `extra`
+ * holds one server's own additions.
+ */
+export function pythonErrorType(status: number, extra: Readonly<Record<number, string>> = {}): string {
+  const own = extra[status];
+  if (own !== undefined) return own;
+  if (status === 400) return "BadRequestError";
+  if (status === 404) return "NotFoundError";
+  if (status === 429) return "TooManyRequestsError";
+  if (status === 503) return "ServiceUnavailableError";
+  if (status >= 500) return "InternalServerError";
+  return "BadRequestError";
+}

@@ -7,7 +7,7 @@
  * cumulative usage in every chunk. vLLM's usage field order is prompt, total, completion.
  */
 import type { Flavor, ResponseContext, StreamFraming } from "./types.ts";
-import { isLastPiece, JSON_CONTENT_TYPE, SSE_CONTENT_TYPE, SSE_DONE, sseData } from "./types.ts";
+import { isLastPiece, JSON_CONTENT_TYPE, pythonErrorType, SSE_CONTENT_TYPE, SSE_DONE, sseData } from "./types.ts";
 
 function usageInfo(prompt: number, completion: number): Record<string, number> {
   return { prompt_tokens: prompt, total_tokens: prompt + completion, completion_tokens: completion };
@@ -54,15 +54,7 @@ function vllmStream(ctx: ResponseContext): StreamFraming {
   };
 }
 
-function errorType(status: number): string {
-  if (status === 400) return "BadRequestError";
-  if (status === 401) return "UnauthorizedError";
-  if (status === 404) return "NotFoundError";
-  if (status === 429) return "TooManyRequestsError";
-  if (status === 503) return "ServiceUnavailableError";
-  if (status >= 500) return "InternalServerError";
-  return "BadRequestError";
-}
+const VLLM_ERROR_TYPES: Readonly<Record<number, string>> = { 401: "UnauthorizedError" };
 
 export const vllm: Flavor = {
   name: "vllm",
@@ -101,6 +93,6 @@ export const vllm: Flavor = {
   },
   error: (status, message) => ({
     contentType: JSON_CONTENT_TYPE,
-    body: { error: { message, type: errorType(status), param: null, code: status } },
+    body: { error: { message, type: pythonErrorType(status, VLLM_ERROR_TYPES), param: null, code: status } },
   }),
 };

@@ -3,6 +3,7 @@
 -- logger namespaced with the running plugin's name around every handler call, as Kong does.
 local errlog = require "ngx.errlog"
 local phases = require "kong_local.phases"
+local checks = require "kong_local.pdk.checks"
 local cjson = require "cjson.safe"
 
 local raw_log = errlog.raw_log
@@ -152,9 +153,7 @@ function _M.set_serialize_value(key, value, options)
   phases.check(phases.with_ctx)
   options = options or {}
   local mode = options.mode or "set"
-  if type(key) ~= "string" then
-    error("key must be a string", 2)
-  end
+  checks.arg_type(key, "string", "key")
   if mode ~= "set" and mode ~= "add" and mode ~= "replace" then
     error("mode must be 'set', 'add' or 'replace'", 2)
   end

@@ -2,6 +2,7 @@
 local cjson = require "cjson.safe"
 local phases = require "kong_local.phases"
 local router = require "kong_local.router"
+local checks = require "kong_local.pdk.checks"
 
 local check = phases.check
 local find = string.find
@@ -140,56 +141,24 @@ end
 
 function _M.get_query(max_args)
   check(phases.request)
-  if max_args == nil then
-    return ngx.req.get_uri_args(MAX_QUERY_ARGS_DEFAULT)
-  end
-  if type(max_args) ~= "number" then
-    error("max_args must be a number", 2)
-  elseif max_args < MIN_QUERY_ARGS then
-    error("max_args must be >= " .. MIN_QUERY_ARGS, 2)
-  elseif max_args > MAX_QUERY_ARGS then
-    error("max_args must be <= " .. MAX_QUERY_ARGS, 2)
-  end
-  return ngx.req.get_uri_args(max_args)
+  return ngx.req.get_uri_args(checks.limit_arg("max_args", max_args, MAX_QUERY_ARGS_DEFAULT, MIN_QUERY_ARGS, MAX_QUERY_ARGS))
 end
 
 function _M.get_query_arg(name)
   check(phases.request)
-  if type(name) ~= "string" then
-    error("query argument name must be a string", 2)
-  end
-  local value = _M.get_query()[name]
-  if type(value) == "table" then
-    return value[1]
-  end
+  local value = checks.first_value(_M.get_query, name, "query argument")
   return value
 end
 
 function _M.get_header(name)
   check(phases.request)
-  if type(name) ~= "string" then
-    error("header name must be a string", 2)
-  end
-  local value = ngx.req.get_headers()[name]
-  if type(value) == "table" then
-    return value[1]
-  end
+  local value = checks.first_value(ngx.req.get_headers, name, "header")
   return value
 end
 
 function _M.get_headers(max_headers)
   check(phases.request)
-  if max_headers == nil then
-    return ngx.req.get_headers(MAX_HEADERS_DEFAULT)
-  end
-  if type(max_headers) ~= "number" then
-    error("max_headers must be a number", 2)
-  elseif max_headers < MIN_HEADERS then
-    error("max_headers must be >= " .. MIN_HEADERS, 2)
-  elseif max_headers > MAX_HEADERS then
-    error("max_headers must be <= " .. MAX_HEADERS, 2)
-  end
-  return ngx.req.get_headers(max_headers)
+  return ngx.req.get_headers(checks.limit_arg("max_headers", max_headers, MAX_HEADERS_DEFAULT, MIN_HEADERS, MAX_HEADERS))
 end
 
 --- Kong 3.9: bodies over client_body_buffer_size (8k) live in a temp file; without
@@ -274,20 +243,12 @@ function _M.get_body(mimetype, max_args, max_allowed_file_size)
   end
   local ct = content_type_base(content_type)
   if find(ct, "application/x-www-form-urlencoded", 1, true) == 1 then
-    if max_args ~= nil then
-      if type(max_args) ~= "number" then
-        error("max_args must be a number", 2)
-      elseif max_args < MIN_POST_ARGS then
-        error("max_args must be >= " .. MIN_POST_ARGS, 2)
-      elseif max_args > MAX_POST_ARGS then
-        error("max_args must be <= " .. MAX_POST_ARGS, 2)
-      end
-    end
+    local limit = checks.limit_arg("max_args", max_args, MAX_POST_ARGS_DEFAULT, MIN_POST_ARGS, MAX_POST_ARGS)
     local body, err = _M.get_raw_body(max_allowed_file_size)
     if not body then
       return nil, err, "application/x-www-form-urlencoded"
     end
-    local pargs = ngx.decode_args(body, max_args or MAX_POST_ARGS_DEFAULT)
+    local pargs = ngx.decode_args(body, limit)
     if not pargs then
       return nil, "unable to retrieve request body arguments", "application/x-www-form-urlencoded"
     end

@@ -147,6 +147,21 @@ local function normalize_multi_header(value)
   return tostring(value)
 end
 
+-- Level 3: the error blames the plugin that called the PDK function, not this module.
+local function check_headers_not_sent()
+  if ngx.headers_sent then
+    error("headers have already been sent", 3)
+  end
+end
+
+local function check_status(status, min)
+  if type(status) ~= "number" then
+    error("code must be a number", 3)
+  elseif status < min or status > MAX_STATUS_CODE then
+    error(fmt("code must be a number between %u and %u", min, MAX_STATUS_CODE), 3)
+  end
+end
+
 local function is_grpc_request()
   local ct = ngx.var.content_type
   return ct ~= nil and find(ct, "application/grpc", 1, true) == 1
@@ -161,28 +176,12 @@ end
 
 function _M.get_headers(max_headers)
   check(phases.header_body_log)
-  if max_headers == nil then
-    return ngx.resp.get_headers(MAX_HEADERS_DEFAULT)
-  end
-  if type(max_headers) ~= "number" then
-    error("max_headers must be a number", 2)
-  elseif max_headers < MIN_HEADERS then
-    error("max_headers must be >= " .. MIN_HEADERS, 2)
-  elseif max_headers > MAX_HEADERS then
-    error("max_headers must be <= " .. MAX_HEADERS, 2)
-  end
-  return ngx.resp.get_headers(max_headers)
+  return ngx.resp.get_headers(checks.limit_arg("max_headers", max_headers, MAX_HEADERS_DEFAULT, MIN_HEADERS, MAX_HEADERS))
 end
 
 function _M.get_header(name)
   check(phases.header_body_log)
-  if type(name) ~= "string" then
-    error("header name must be a string", 2)
-  end
-  local value = _M.get_headers()[name]
-  if type(value) == "table" then
-    return value[1]
-  end
+  local value = checks.first_value(_M.get_headers, name, "header")
   return value
 end
 
@@ -205,31 +204,21 @@ end
 
 function _M.set_status(status)
   check(phases.rewrite_access_header)
-  if ngx.headers_sent then
-    error("headers have already been sent", 2)
-  end
-  if type(status) ~= "number" then
-    error("code must be a number", 2)
-  elseif status < MIN_STATUS_CODE or status > MAX_STATUS_CODE then
-    error(fmt("code must be a number between %u and %u", MIN_STATUS_CODE, MAX_STATUS_CODE), 2)
-  end
+  check_headers_not_sent()
+  check_status(status, MIN_STATUS_CODE)
   ngx.status = status
 end
 
 function _M.set_header(name, value)
   check(phases.rewrite_access_header)
-  if ngx.headers_sent then
-    error("headers have already been sent", 2)
-  end
+  check_headers_not_sent()
   checks.validate_header(name, value)
   ngx.header[name] = normalize_multi_header(value)
 end
 
 function _M.add_header(name, value)
   check(phases.rewrite_access_header)
-  if ngx.headers_sent then
-    error("headers have already been sent", 2)
-  end
+  check_headers_not_sent()
   checks.validate_header(name, value)
   local new_value = ngx.resp.get_headers()[name]
   if type(new_value) ~= "table" then
@@ -246,23 +235,15 @@ end
 
 function _M.clear_header(name)
   check(phases.rewrite_access_header)
-  if type(name) ~= "string" then
-    error("header name must be a string", 2)
-  end
-  if ngx.headers_sent then
-    error("headers have already been sent", 2)
-  end
+  checks.arg_type(name, "string", "header name")
+  check_headers_not_sent()
   ngx.header[name] = nil
 end
 
 function _M.set_headers(headers)
   check(phases.rewrite_access_header)
-  if type(headers) ~= "table" then
-    error("headers must be a table", 2)
-  end
-  if ngx.headers_sent then
-    error("headers have already been sent", 2)
-  end
+  checks.arg_type(headers, "table", "headers")
+  check_headers_not_sent()
   checks.validate_headers(headers)
   for name, value in pairs(headers) do
     ngx.header[name] = normalize_multi_header(value)
@@ -302,9 +283,7 @@ end
 
 function _M.set_raw_body(body)
   check(phases.body_filter)
-  if type(body) ~= "string" then
-    error("body must be a string", 2)
-  end
+  checks.arg_type(body, "string", "body")
   local arg = ngx.arg
   arg[1] = body == "" and "\n" or body
   arg[2] = true
@@ -370,26 +349,19 @@ local function flush(ctx)
 end
 _M.flush = flush
 
-function _M.exit(status, body, headers)
-  check(phases.rewrite_access_header)
-  if ngx.headers_sent then
-    error("headers have already been sent", 2)
-  end
-  if type(status) ~= "number" then
-    error("code must be a number", 2)
-  elseif status < MIN_STATUS_CODE or status > MAX_STATUS_CODE then
-    error(fmt("code must be a number between %u and %u", MIN_STATUS_CODE, MAX_STATUS_CODE), 2)
-  end
-  if body ~= nil and type(body) ~= "string" and type(body) ~= "table" then
-    error("body must be a nil, string or table", 2)
-  end
-  if headers ~= nil and type(headers) ~= "table" then
-    error("headers must be a nil or table", 2)
-  end
+-- Level 3: the error blames the plugin that called exit/error.
+local function check_exit_headers(headers)
   if headers ~= nil then
+    if type(headers) ~= "table" then
+      error("headers must be a nil or table", 3)
+    end
     checks.validate_headers(headers)
   end
+end
 
+-- In access the runloop delays the response (delay_response): store it and yield the plugin's
+-- coroutine. Tail calls down to send() keep its level-2 errors on the plugin's call.
+local function exit_now_or_delayed(status, body, headers)
   local ctx = ngx.ctx
   ctx.KONG_EXITED = true
   if ctx.delay_response and not ctx.delayed_response then
@@ -401,24 +373,26 @@ function _M.exit(status, body, headers)
   return send(status, body, headers)
 end
 
+function _M.exit(status, body, headers)
+  check(phases.rewrite_access_header)
+  check_headers_not_sent()
+  check_status(status, MIN_STATUS_CODE)
+  if body ~= nil and type(body) ~= "string" and type(body) ~= "table" then
+    error("body must be a nil, string or table", 2)
+  end
+  check_exit_headers(headers)
+
+  return exit_now_or_delayed(status, body, headers)
+end
+
 function _M.error(status, message, headers)
   check(phases.rewrite_access_header)
-  if type(status) ~= "number" then
-    error("code must be a number", 2)
-  elseif status < MIN_ERR_STATUS_CODE or status > MAX_STATUS_CODE then
-    error(fmt("code must be a number between %u and %u", MIN_ERR_STATUS_CODE, MAX_STATUS_CODE), 2)
-  end
+  check_status(status, MIN_ERR_STATUS_CODE)
   if message ~= nil and type(message) ~= "string" then
     error("message must be a nil or a string", 2)
   end
-  if headers ~= nil and type(headers) ~= "table" then
-    error("headers must be a nil or table", 2)
-  end
-  if headers ~= nil then
-    checks.validate_headers(headers)
-  else
-    headers = {}
-  end
+  check_exit_headers(headers)
+  headers = headers or {}
 
   local content_type
   for name, value in pairs(headers) do
@@ -445,15 +419,7 @@ function _M.error(status, message, headers)
     body = fmt(template, actual, _M.request_id())
   end
 
-  local ctx = ngx.ctx
-  ctx.KONG_EXITED = true
-  if ctx.delay_response and not ctx.delayed_response then
-    ctx.delayed_response = { status_code = status, content = body, headers = headers }
-    ctx.delayed_response_callback = flush
-    co_yield()
-    return
-  end
-  return send(status, body, headers)
+  return exit_now_or_delayed(status, body, headers)
 end
 
 return _M

@@ -37,18 +37,14 @@ end
 
 function service.set_upstream(host)
   check(phases.access)
-  if type(host) ~= "string" then
-    error("host must be a string", 2)
-  end
+  checks.arg_type(host, "string", "host")
   -- DB-less config of this gateway has no upstream entities
   return nil, "could not find an Upstream named '" .. host .. "'"
 end
 
 function service.set_target(host, port)
   check(phases.access_rewrite_balancer_preread)
-  if type(host) ~= "string" then
-    error("host must be a string", 2)
-  end
+  checks.arg_type(host, "string", "host")
   if not is_int(port) then
     error("port must be an integer", 2)
   end
@@ -148,9 +144,7 @@ end
 
 function request.set_scheme(scheme)
   check(phases.access_rewrite_balancer)
-  if type(scheme) ~= "string" then
-    error("scheme must be a string", 2)
-  end
+  checks.arg_type(scheme, "string", "scheme")
   if scheme ~= "http" and scheme ~= "https" then
     error("invalid scheme: " .. scheme, 2)
   end
@@ -159,9 +153,7 @@ end
 
 function request.set_path(path)
   check(phases.access_rewrite_balancer)
-  if type(path) ~= "string" then
-    error("path must be a string", 2)
-  end
+  checks.arg_type(path, "string", "path")
   if sub(path, 1, 1) ~= "/" then
     error("path must start with /", 2)
   end
@@ -174,17 +166,13 @@ end
 
 function request.set_raw_query(query)
   check(phases.access_and_rewrite)
-  if type(query) ~= "string" then
-    error("query must be a string", 2)
-  end
+  checks.arg_type(query, "string", "query")
   ngx.req.set_uri_args(query)
 end
 
 function request.set_method(method)
   check(phases.access_and_rewrite)
-  if type(method) ~= "string" then
-    error("method must be a string", 2)
-  end
+  checks.arg_type(method, "string", "method")
   if not ACCEPTED_METHODS[method] then
     error("invalid method: " .. method, 2)
   end
@@ -232,18 +220,14 @@ end
 
 function request.set_query(args)
   check(phases.access_and_rewrite)
-  if type(args) ~= "table" then
-    error("args must be a table", 2)
-  end
+  checks.arg_type(args, "table", "args")
   validate_args(args)
   ngx.req.set_uri_args(encode_args(args))
 end
 
 function request.clear_query_arg(name)
   check(phases.access_and_rewrite)
-  if type(name) ~= "string" then
-    error("query argument name must be a string", 2)
-  end
+  checks.arg_type(name, "string", "query argument name")
   local args = ngx.req.get_uri_args(0)
   if args[name] ~= nil then
     args[name] = nil
@@ -251,37 +235,35 @@ function request.clear_query_arg(name)
   end
 end
 
-local function set_host_var(value)
+-- Host is not sent as a header: it becomes $upstream_host, which the proxy uses.
+local function set_upstream_host(value)
   ngx.var.upstream_host = type(value) == "table" and value[1] or tostring(value)
+  ngx.ctx.upstream_host_set = true
+end
+
+local function set_request_header(name, value)
+  if lower(name) == "host" then
+    set_upstream_host(value)
+  elseif type(value) == "table" then
+    ngx.req.set_header(name, value)
+  else
+    ngx.req.set_header(name, tostring(value))
+  end
 end
 
 function request.set_header(header, value)
   check(phases.access_rewrite_balancer)
-  if type(header) ~= "string" then
-    error("header name must be a string", 2)
-  end
+  checks.arg_type(header, "string", "header name")
   checks.validate_header(header, value)
-  if lower(header) == "host" then
-    set_host_var(value)
-    ngx.ctx.upstream_host_set = true
-    return
-  end
-  if type(value) == "table" then
-    ngx.req.set_header(header, value)
-  else
-    ngx.req.set_header(header, tostring(value))
-  end
+  set_request_header(header, value)
 end
 
 function request.add_header(header, value)
   check(phases.access_and_rewrite)
-  if type(header) ~= "string" then
-    error("header name must be a string", 2)
-  end
+  checks.arg_type(header, "string", "header name")
   checks.validate_header(header, value)
   if lower(header) == "host" then
-    set_host_var(value)
-    ngx.ctx.upstream_host_set = true
+    set_upstream_host(value)
     return
   end
   local existing = ngx.req.get_headers()[header]
@@ -301,35 +283,22 @@ end
 
 function request.clear_header(header)
   check(phases.access_and_rewrite)
-  if type(header) ~= "string" then
-    error("header name must be a string", 2)
-  end
+  checks.arg_type(header, "string", "header name")
   ngx.req.clear_header(header)
 end
 
 function request.set_headers(headers)
   check(phases.access_and_rewrite)
-  if type(headers) ~= "table" then
-    error("headers must be a table", 2)
-  end
+  checks.arg_type(headers, "table", "headers")
   checks.validate_headers(headers)
   for name, value in pairs(headers) do
-    if lower(name) == "host" then
-      set_host_var(value)
-      ngx.ctx.upstream_host_set = true
-    elseif type(value) == "table" then
-      ngx.req.set_header(name, value)
-    else
-      ngx.req.set_header(name, tostring(value))
-    end
+    set_request_header(name, value)
   end
 end
 
 function request.set_raw_body(body)
   check(phases.access_rewrite_balancer)
-  if type(body) ~= "string" then
-    error("body must be a string", 2)
-  end
+  checks.arg_type(body, "string", "body")
   ngx.req.read_body()
   -- set_body_data also fixes the Content-Length sent upstream
   ngx.req.set_body_data(body)
@@ -350,9 +319,7 @@ end
 
 function request.set_body(args, mime)
   check(phases.access_and_rewrite)
-  if type(args) ~= "table" then
-    error("args must be a table", 2)
-  end
+  checks.arg_type(args, "table", "args")
   if mime ~= nil and type(mime) ~= "string" then
     error("mime must be a string", 2)
   end
@@ -415,20 +382,12 @@ end
 
 function response.get_headers(max_headers)
   check(phases.service_response)
-  if max_headers ~= nil then
-    if type(max_headers) ~= "number" then
-      error("max_headers must be a number", 2)
-    elseif max_headers < 1 then
-      error("max_headers must be >= 1", 2)
-    elseif max_headers > 1000 then
-      error("max_headers must be <= 1000", 2)
-    end
-  end
+  local limit = checks.limit_arg("max_headers", max_headers, 100, 1, 1000)
   local ctx = ngx.ctx
   if ctx.buffered_headers then
     return ctx.buffered_headers
   end
-  local headers, err = ngx.resp.get_headers(max_headers or 100)
+  local headers, err = ngx.resp.get_headers(limit)
   local out = setmetatable({}, getmetatable(headers))
   for k, v in pairs(headers) do
     if ngx.var[upstream_var_name(k)] ~= nil then
@@ -440,13 +399,7 @@ end
 
 function response.get_header(name)
   check(phases.service_response)
-  if type(name) ~= "string" then
-    error("header name must be a string", 2)
-  end
-  local value = response.get_headers()[name]
-  if type(value) == "table" then
-    return value[1]
-  end
+  local value = checks.first_value(response.get_headers, name, "header")
   return value
 end
 

@@ -803,13 +803,19 @@ local function field_proxy(match, schema_field)
 end
 
 
-local function mutually_required(entity, field_names)
+local function count_nonempty(entity, field_names)
   local n = 0
   for i = 1, #field_names do
     if is_nonempty(get_field(entity, field_names[i])) then
       n = n + 1
     end
   end
+  return n
+end
+
+
+local function mutually_required(entity, field_names)
+  local n = count_nonempty(entity, field_names)
   if n == 0 or n == #field_names then
     return true
   end
@@ -818,12 +824,7 @@ end
 
 
 local function mutually_exclusive(entity, field_names)
-  local n = 0
-  for i = 1, #field_names do
-    if is_nonempty(get_field(entity, field_names[i])) then
-      n = n + 1
-    end
-  end
+  local n = count_nonempty(entity, field_names)
   if n <= 1 then
     return true
   end
@@ -836,10 +837,8 @@ _M.entity_checkers = {
     run_with_missing_fields = true,
     run_with_invalid_fields = true,
     fn = function(entity, field_names)
-      for i = 1, #field_names do
-        if is_nonempty(get_field(entity, field_names[i])) then
-          return true
-        end
+      if count_nonempty(entity, field_names) > 0 then
+        return true
       end
       return nil, quoted_list(field_names)
     end,
@@ -867,20 +866,16 @@ _M.entity_checkers = {
           return true
         end
         local names = arg.else_then_at_least_one_of
-        for i = 1, #names do
-          if is_nonempty(get_field(entity, names[i])) then
-            return true
-          end
+        if count_nonempty(entity, names) > 0 then
+          return true
         end
         local list = quoted_list(names)
         return nil, list, arg.else_then_err and format(arg.else_then_err, list) or nil
       end
 
       local names = arg.then_at_least_one_of
-      for i = 1, #names do
-        if is_nonempty(get_field(entity, names[i])) then
-          return true
-        end
+      if count_nonempty(entity, names) > 0 then
+        return true
       end
       local list = quoted_list(names)
       return nil, list, arg.then_err and format(arg.then_err, list) or nil

@@ -34,42 +34,26 @@ local KeyAuthHandler = {
 local EMPTY = {}
 
 
+-- the header carries the value, or is removed when there is none
+local function set_or_clear_header(name, value)
+  if value then
+    kong.service.request.set_header(name, value)
+  else
+    kong.service.request.clear_header(name)
+  end
+end
+
+
 local function set_consumer(consumer, credential)
   kong.client.authenticate(consumer, credential)
 
-  local set_header = kong.service.request.set_header
-  local clear_header = kong.service.request.clear_header
-
-  if consumer and consumer.id then
-    set_header(HEADER_CONSUMER_ID, consumer.id)
-  else
-    clear_header(HEADER_CONSUMER_ID)
-  end
-
-  if consumer and consumer.custom_id then
-    set_header(HEADER_CONSUMER_CUSTOM_ID, consumer.custom_id)
-  else
-    clear_header(HEADER_CONSUMER_CUSTOM_ID)
-  end
-
-  if consumer and consumer.username then
-    set_header(HEADER_CONSUMER_USERNAME, consumer.username)
-  else
-    clear_header(HEADER_CONSUMER_USERNAME)
-  end
-
-  if credential and credential.id then
-    set_header(HEADER_CREDENTIAL_IDENTIFIER, credential.id)
-  else
-    clear_header(HEADER_CREDENTIAL_IDENTIFIER)
-  end
+  set_or_clear_header(HEADER_CONSUMER_ID, consumer and consumer.id)
+  set_or_clear_header(HEADER_CONSUMER_CUSTOM_ID, consumer and consumer.custom_id)
+  set_or_clear_header(HEADER_CONSUMER_USERNAME, consumer and consumer.username)
+  set_or_clear_header(HEADER_CREDENTIAL_IDENTIFIER, credential and credential.id)
 
   -- Kong passes the boolean; its PDK turns it into "true"
-  if credential then
-    clear_header(HEADER_ANONYMOUS)
-  else
-    set_header(HEADER_ANONYMOUS, true)
-  end
+  set_or_clear_header(HEADER_ANONYMOUS, not credential)
 end
 
 
