@@ -150,10 +150,24 @@ function _M.get_query_arg(name)
   return value
 end
 
+-- "X-Foo-Bar" -> "http_x_foo_bar", computed once per name
+local header_vars = {}
+local gsub = string.gsub
+
+-- Kong 3.9 looks up the one header (resty.kong.request.get_header, a C lookup in its own nginx
+-- module) instead of building the table of all headers; $http_<name> is the same lookup in stock
+-- nginx, and answers the first value of a repeated header as Kong does.
 function _M.get_header(name)
   check(phases.request)
-  local value = checks.first_value(ngx.req.get_headers, name, "header")
-  return value
+  if type(name) ~= "string" then
+    error("header name must be a string", 2)
+  end
+  local var_name = header_vars[name]
+  if not var_name then
+    var_name = "http_" .. gsub(lower(name), "-", "_")
+    header_vars[name] = var_name
+  end
+  return ngx.var[var_name]
 end
 
 function _M.get_headers(max_headers)
