@@ -164,14 +164,14 @@ describe("video service routes", () => {
     }
   });
 
-  it("answers a CORS preflight for the control API without a key", async () => {
+  it("answers a CORS preflight for the control API without a key", async (ctx) => {
     const res = await fetch(`${target.proxyUrl}/api/v1/video/start`, {
       method: "OPTIONS",
       headers: { origin: "http://example.test", "access-control-request-method": "POST", "access-control-request-headers": "apikey,content-type" },
     });
     if (target.mode === "local") {
       console.log("[stack] cors is not run by the local gateway (bundled plugin it does not implement): preflight checked against Kong only");
-      return;
+      return ctx.skip();
     }
     expect(res.status).toBe(200);
     expect(res.headers.get("access-control-allow-origin")).toBe("*");
@@ -223,10 +223,10 @@ describe("Admin API route", () => {
     expect((await fetch(`${target.proxyUrl}/admin-api/`)).status).toBe(401);
   });
 
-  it("refuses /admin-api to a consumer outside the admins group (acl)", async () => {
+  it("refuses /admin-api to a consumer outside the admins group (acl)", async (ctx) => {
     if (target.mode === "local") {
       console.log("[stack] acl is not run by the local gateway (bundled plugin it does not implement): checked against Kong only");
-      return;
+      return ctx.skip();
     }
     const res = await fetch(`${target.proxyUrl}/admin-api/`, { headers: { apikey: target.keys.llm } });
     expect(res.status).toBe(403);

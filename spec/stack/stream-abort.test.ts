@@ -76,10 +76,10 @@ describe("stream abort through the gateway (kong/kong.yml, /v1/chat/completions)
     expect(JSON.stringify(rec.headers)).not.toContain(target.keys.llm);
   });
 
-  it("leaves one upstream-disconnect-log record of the client abort, without the key or the prompt", async () => {
+  it("leaves one upstream-disconnect-log record of the client abort, without the key or the prompt", async (ctx) => {
     if (target.mode === "kong") {
       console.log("[stack] against Kong the error log is in `docker compose logs kong`: tools/e2e.sh checks the [upstream-disconnect] records there");
-      return;
+      return ctx.skip();
     }
     const clientAborts = () => disconnectRecords(target.errorLog() ?? "").filter((r) => r.outcome === "client_abort");
     const before = clientAborts().length;

@@ -115,10 +115,10 @@ describe("upstream timeouts through the gateway (kong/kong.yml, mock-llm-short-t
     expect(rec.tokens_sent).toBe(2);
   });
 
-  it("leaves an upstream_timeout record from upstream-disconnect-log for each timeout above", async () => {
+  it("leaves an upstream_timeout record from upstream-disconnect-log for each timeout above", async (ctx) => {
     if (target.mode === "kong") {
       console.log("[stack] against Kong the error log is in `docker compose logs kong`, where tools/e2e.sh prints the [upstream-disconnect] records");
-      return;
+      return ctx.skip();
     }
     const timeouts = () => disconnectRecords(target.errorLog() ?? "").filter((r) => r.outcome === "upstream_timeout");
     const deadline = Date.now() + 5000;
