@@ -22,8 +22,8 @@ const handler: KongPluginHandler<Config> = {
   PRIORITY: 15,
   VERSION: "0.1.0",
 
-  header_filter() {
-    observe.headerFilter();
+  header_filter(conf) {
+    observe.headerFilter(conf);
   },
 
   body_filter() {

@@ -50,7 +50,7 @@ function kindOf(status: number, framing: string, contentLength: string | undefin
   return contentLength !== undefined ? "body" : "chunked";
 }
 
-export function headerFilter(): void {
+export function headerFilter(conf: Config): void {
   ngx.update_time();
   const status = ngx.status;
   const contentType = responseHeader("Content-Type");
@@ -62,7 +62,11 @@ export function headerFilter(): void {
     const reader = newUsageReader({ maxJsonBytes: MAX_JSON_BYTES });
     const framing = reader.detect(contentType, undefined, responseHeader("Content-Encoding"));
     st.kind = kindOf(status, framing, responseHeader("Content-Length"));
-    st.reader = reader;
+    // A body with a Content-Length is complete when nginx reached its end (eof), which needs no
+    // reading; its usage only matters for a completed record, so it is read only when those are
+    // logged. An aborted one cannot be decoded anyway: its tokens are estimated. This keeps the
+    // common case (small JSON answers, log_completed off) from decoding every response.
+    if (st.kind !== "body" || conf.log_completed) st.reader = reader;
   } else {
     // Kong's or a plugin's own answer: nothing the upstream generated to read.
     st.kind = kindOf(status, "none", responseHeader("Content-Length"));

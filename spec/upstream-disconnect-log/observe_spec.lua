@@ -105,7 +105,7 @@ describe("observe", function()
 
   it("a stream fed in odd pieces to its end: completed, reported usage, ngx.arg untouched, body not read", function()
     install()
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     for i = 1, #SSE_DONE, 7 do chunk(SSE_DONE:sub(i, i + 6)) end
     chunk("", true)
     env.clock = env.clock + 0.001
@@ -128,7 +128,7 @@ describe("observe", function()
 
   it("a client that left mid-stream: the prompt estimate is read once and never logged", function()
     install({ var = { request_completion = "" } })
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     chunk(SSE_DONE:sub(1, 300))
     observe.log(CONF)
     local rec = record()
@@ -147,7 +147,7 @@ describe("observe", function()
     assert.is_nil(no_usage:find('"usage"', 1, true))
     local published = { prompt = 9, completion = 2, total = 11, estimated = false, source = "usage" }
     install({ shared = { ai_gateway_tokens = published } })
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     chunk(no_usage, true)
     observe.log(CONF)
     local rec = record()
@@ -158,7 +158,7 @@ describe("observe", function()
 
     -- Without it, the same bytes give the estimate.
     install()
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     chunk(no_usage, true)
     observe.log(CONF)
     assert.same({ prompt = 14, completion = 3, total = 17, estimated = true, source = "estimate" }, record().tokens)
@@ -170,7 +170,7 @@ describe("observe", function()
     f:write(PROMPT_BODY)
     f:close()
     install({ var = { request_completion = "" }, body_file = path })
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     observe.log(CONF)
     assert.equal(14, record().tokens.prompt)
 
@@ -178,25 +178,58 @@ describe("observe", function()
     f:write(string.rep("x", 2 * 1024 * 1024 + 3))
     f:close()
     install({ var = { request_completion = "" }, body_file = path })
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     observe.log(CONF)
     assert.equal(math.ceil((2 * 1024 * 1024 + 3) / 4), record().tokens.prompt)
     os.remove(path)
   end)
 
   it("log_completed off: nothing written, nothing serialized, the body not read", function()
+    local off = { log_completed = false, sample_rate = 1, log_level = "warn", include_query = false }
     install()
-    observe.headerFilter()
+    observe.headerFilter(off)
     chunk(SSE_DONE, true)
-    observe.log({ log_completed = false, sample_rate = 1, log_level = "warn", include_query = false })
+    observe.log(off)
     assert.equal(0, #env.lines)
     assert.is_nil(env.serialized.upstream_disconnect)
     assert.equal(0, env.body_reads)
   end)
 
+  it("a JSON answer with a Content-Length is not metered unless completed records are logged", function()
+    local body = '{"id":"x","choices":[{"index":0,"message":{"content":"hi"},"finish_reason":"stop"}],' ..
+      '"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}'
+    local json_headers = { ["Content-Type"] = "application/json", ["Content-Length"] = tostring(#body) }
+    local off = { log_completed = false, sample_rate = 1, log_level = "warn", include_query = false }
+
+    install({ headers = json_headers })
+    observe.headerFilter(off)
+    assert.is_nil(kong.ctx.plugin.upstream_disconnect.reader)
+    chunk(body, true)
+    observe.log(off)
+    assert.equal(0, #env.lines)
+
+    -- a short body is still told from its end: no eof, so it is an abort, with estimated tokens
+    install({ headers = json_headers })
+    observe.headerFilter(off)
+    chunk(body:sub(1, 40))
+    observe.log(off)
+    local rec = record()
+    assert.equal("upstream_abort", rec.outcome)
+    assert.is_true(rec.tokens.estimated)
+
+    -- logged when complete: read, and its usage reported
+    install({ headers = json_headers })
+    observe.headerFilter(CONF)
+    chunk(body, true)
+    observe.log(CONF)
+    rec = record()
+    assert.equal("completed", rec.outcome)
+    assert.same({ prompt = 9, completion = 2, total = 11, estimated = false, source = "usage" }, rec.tokens)
+  end)
+
   it("the configured level is used", function()
     install({ var = { request_completion = "" } })
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     observe.log({ log_completed = false, sample_rate = 1, log_level = "err", include_query = true })
     local rec, line = record()
     assert.equal("err", line.level)
@@ -205,7 +238,7 @@ describe("observe", function()
 
   it("holds at most one unfinished event however long the stream", function()
     install()
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     local event = 'data: {"choices":[{"index":0,"delta":{"content":"' .. string.rep("word ", 40) .. '"}}]}\n\n'
     local stream = string.rep(event, 20000) -- about 4.6 MB
     local reader = kong.ctx.plugin.upstream_disconnect.reader
@@ -222,7 +255,7 @@ describe("observe", function()
     install({ status = 101, headers = {}, method = "GET", var = {
       upstream_status = "101", upstream_bytes_received = "129", body_bytes_sent = "20",
     } })
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     chunk("", false)
     ngx.var.upstream_bytes_received = "149"
     ngx.var.upstream_bytes_sent = "510"
@@ -243,7 +276,7 @@ describe("observe", function()
       upstream_addr = false, upstream_status = false, upstream_connect_time = false, upstream_header_time = false,
       upstream_response_time = false, upstream_bytes_received = false, upstream_bytes_sent = false,
     } })
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     chunk('{"message":"No API key found in request"}\n', true)
     observe.log(CONF)
     local rec = record()
@@ -259,7 +292,7 @@ describe("observe", function()
     install({ status = 504, source = "error", error_page = true, headers = { ["Content-Type"] = "application/json" }, var = {
       upstream_status = "504", upstream_header_time = "-", upstream_bytes_received = "0",
     } })
-    observe.headerFilter()
+    observe.headerFilter(CONF)
     chunk('{"message":"The upstream server is timed out"}', true, 0.5)
     observe.log(CONF)
     local rec = record()
