@@ -1,6 +1,8 @@
-// 64 concurrent streams through token-rate-limiting, with the local and the redis policy: the
+// 64 concurrent streams through token-rate-limiting, two nginx workers, with the local and the redis policy: the
 // counter ends at exactly the sum of the usages the upstream reported, and with
 // reserve_max_tokens concurrent streams cannot overshoot a limit together.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, type Gateway } from "../helpers/gateway.ts";
 import { startMockLlm, type MockLlm, type MockRequestRecord } from "../helpers/mock-llm.ts";
@@ -20,6 +22,9 @@ beforeAll(async () => {
   const per = (extra: object) => ({ name: "token-rate-limiting", config: { limit_by: "header", header_name: "x-tenant", ...extra } });
   const redisConf = { host: "127.0.0.1", port: redis.port, timeout: 2000 };
   gw = await startGateway({
+    // two nginx workers, as a Kong node has at least on this machine: the local policy's counters
+    // must be exact across workers (one shared dict), not only within one Lua VM
+    env: { KONG_NGINX_WORKER_PROCESSES: "2" },
     luaPath: [PROBE_LUA_PATH],
     config: {
       _format_version: "3.0",
@@ -44,6 +49,10 @@ beforeAll(async () => {
       plugins: [{ name: "trl-log-probe" }],
     },
   });
+});
+
+it("runs the gateway with two nginx workers", () => {
+  expect(readFileSync(join(gw.prefix, "nginx.conf"), "utf8")).toMatch(/^\s*worker_processes\s+2;/m);
 });
 
 afterAll(async () => {
