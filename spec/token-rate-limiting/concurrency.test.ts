@@ -4,9 +4,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGateway, type Gateway } from "../helpers/gateway.ts";
+import { type Gateway } from "../helpers/gateway.ts";
 import { startMockLlm, type MockLlm, type MockRequestRecord } from "../helpers/mock-llm.ts";
-import { PROBE_LUA_PATH, probeEntries, raw, redisSum, secondsToHourEnd, startRedis, uniqueId, waitFor, type Redis } from "./helpers.ts";
+import { probeEntries, raw, redisSum, secondsToHourEnd, startRedis, uniqueId, waitFor, type Redis, startLlmGateway, tenantLimiter } from "./helpers.ts";
 
 const STREAMS = 64;
 const BIG = 1_000_000_000;
@@ -19,36 +19,20 @@ let gw: Gateway;
 beforeAll(async () => {
   llm = await startMockLlm();
   redis = await startRedis();
-  const per = (extra: object) => ({ name: "token-rate-limiting", config: { limit_by: "header", header_name: "x-tenant", ...extra } });
   const redisConf = { host: "127.0.0.1", port: redis.port, timeout: 2000 };
-  gw = await startGateway({
+  gw = await startLlmGateway(
+    llm.url,
+    {
+      local: [tenantLimiter({ day: BIG })],
+      redis: [tenantLimiter({ day: BIG, policy: "redis", redis: redisConf })],
+      "local-reserve": [tenantLimiter({ hour: RESERVE_LIMIT, reserve_max_tokens: true })],
+      "local-noreserve": [tenantLimiter({ hour: RESERVE_LIMIT })],
+      "redis-reserve": [tenantLimiter({ hour: RESERVE_LIMIT, reserve_max_tokens: true, policy: "redis", redis: redisConf })],
+    },
     // two nginx workers, as a Kong node has at least on this machine: the local policy's counters
     // must be exact across workers (one shared dict), not only within one Lua VM
-    env: { KONG_NGINX_WORKER_PROCESSES: "2" },
-    luaPath: [PROBE_LUA_PATH],
-    config: {
-      _format_version: "3.0",
-      services: [
-        {
-          name: "llm",
-          url: llm.url,
-          routes: [
-            { name: "local", paths: ["/local"], strip_path: true, plugins: [per({ day: BIG })] },
-            { name: "redis", paths: ["/redis"], strip_path: true, plugins: [per({ day: BIG, policy: "redis", redis: redisConf })] },
-            { name: "local-reserve", paths: ["/local-reserve"], strip_path: true, plugins: [per({ hour: RESERVE_LIMIT, reserve_max_tokens: true })] },
-            { name: "local-noreserve", paths: ["/local-noreserve"], strip_path: true, plugins: [per({ hour: RESERVE_LIMIT })] },
-            {
-              name: "redis-reserve",
-              paths: ["/redis-reserve"],
-              strip_path: true,
-              plugins: [per({ hour: RESERVE_LIMIT, reserve_max_tokens: true, policy: "redis", redis: redisConf })],
-            },
-          ],
-        },
-      ],
-      plugins: [{ name: "trl-log-probe" }],
-    },
-  });
+    { env: { KONG_NGINX_WORKER_PROCESSES: "2" } },
+  );
 });
 
 it("runs the gateway with two nginx workers", () => {

@@ -3,9 +3,9 @@
 // CRLF, keep-alive comments, split chunks, gzip), and a stream that ends without usage is estimated.
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGateway, type Gateway } from "../helpers/gateway.ts";
+import { type Gateway } from "../helpers/gateway.ts";
 import { startMockLlm, type MockLlm, type MockRequestRecord } from "../helpers/mock-llm.ts";
-import { abortAfter, PROBE_LUA_PATH, probeEntry, raw, uniqueId, waitFor, type RawResponse } from "./helpers.ts";
+import { abortAfter, probeEntry, raw, uniqueId, waitFor, type RawResponse, startLlmGateway, tenantLimiter } from "./helpers.ts";
 
 const DAY_LIMIT = 1_000_000_000;
 let llm: MockLlm;
@@ -13,23 +13,9 @@ let gw: Gateway;
 
 beforeAll(async () => {
   llm = await startMockLlm();
-  const limiter = (extra: object) => ({ name: "token-rate-limiting", config: { day: DAY_LIMIT, limit_by: "header", header_name: "x-tenant", ...extra } });
-  gw = await startGateway({
-    luaPath: [PROBE_LUA_PATH],
-    config: {
-      _format_version: "3.0",
-      services: [
-        {
-          name: "llm",
-          url: llm.url,
-          routes: [
-            { name: "count", paths: ["/count"], strip_path: true, plugins: [limiter({})] },
-            { name: "noinject", paths: ["/noinject"], strip_path: true, plugins: [limiter({ inject_stream_usage: false })] },
-          ],
-        },
-      ],
-      plugins: [{ name: "trl-log-probe" }],
-    },
+  gw = await startLlmGateway(llm.url, {
+    count: [tenantLimiter({ day: DAY_LIMIT })],
+    noinject: [tenantLimiter({ day: DAY_LIMIT, inject_stream_usage: false })],
   });
 });
 

@@ -4,11 +4,43 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { join } from "node:path";
-import { PROJECT_ROOT, type Gateway } from "../helpers/gateway.ts";
+import { PROJECT_ROOT, startGateway, type Gateway } from "../helpers/gateway.ts";
 import { freePort } from "../helpers/ports.ts";
 
 /** Lua folder holding the trl-log-probe plugin (prints kong.log.serialize()'s token_rate_limiting). */
 export const PROBE_LUA_PATH = join(PROJECT_ROOT, "spec", "token-rate-limiting", "lua");
+
+/** token-rate-limiting counting per `x-tenant` header, so each test spends its own budget. */
+export function tenantLimiter(config: object): { name: string; config: object } {
+  return { name: "token-rate-limiting", config: { limit_by: "header", header_name: "x-tenant", ...config } };
+}
+
+/**
+ * The gateway the suites share: one route `/<name>` (prefix stripped) per entry of `routes`,
+ * each with its plugins, all proxying to the mock LLM, and the log probe on every request.
+ */
+export function startLlmGateway(
+  llmUrl: string,
+  routes: Record<string, object[]>,
+  extra: { consumers?: object[]; env?: Record<string, string> } = {},
+): Promise<Gateway> {
+  return startGateway({
+    env: extra.env,
+    luaPath: [PROBE_LUA_PATH],
+    config: {
+      _format_version: "3.0",
+      services: [
+        {
+          name: "llm",
+          url: llmUrl,
+          routes: Object.entries(routes).map(([name, plugins]) => ({ name, paths: [`/${name}`], strip_path: true, plugins })),
+        },
+      ],
+      ...(extra.consumers ? { consumers: extra.consumers } : {}),
+      plugins: [{ name: "trl-log-probe" }],
+    },
+  });
+}
 
 export interface RawResponse {
   status: number;

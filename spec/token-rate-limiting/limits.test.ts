@@ -2,65 +2,37 @@
 // boundary, per-model limits, per-consumer budgets behind key-auth, hidden headers, the error
 // body in the client's format, and reserve-then-reconcile.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGateway, type Gateway } from "../helpers/gateway.ts";
+import { type Gateway } from "../helpers/gateway.ts";
 import { startMockLlm, type MockLlm } from "../helpers/mock-llm.ts";
-import { PROBE_LUA_PATH, probeEntry, raw, secondsToHourEnd, sleep, uniqueId, type RawResponse } from "./helpers.ts";
+import { probeEntry, raw, secondsToHourEnd, sleep, uniqueId, type RawResponse, startLlmGateway, tenantLimiter } from "./helpers.ts";
 
 let llm: MockLlm;
 let gw: Gateway;
 
-const per = (extra: object) => ({ name: "token-rate-limiting", config: { limit_by: "header", header_name: "x-tenant", ...extra } });
+const per = tenantLimiter;
 
 beforeAll(async () => {
   llm = await startMockLlm();
-  gw = await startGateway({
-    luaPath: [PROBE_LUA_PATH],
-    config: {
-      _format_version: "3.0",
-      services: [
-        {
-          name: "llm",
-          url: llm.url,
-          routes: [
-            // Every request asks for max_tokens 10 and the mock's texts are longer: each costs exactly 10.
-            { name: "exact30", paths: ["/exact30"], strip_path: true, plugins: [per({ hour: 30, tokens_count: "completion" })] },
-            { name: "exact31", paths: ["/exact31"], strip_path: true, plugins: [per({ hour: 31, tokens_count: "completion" })] },
-            { name: "twowin", paths: ["/twowin"], strip_path: true, plugins: [per({ hour: 25, day: 1000, tokens_count: "completion" })] },
-            {
-              name: "models",
-              paths: ["/models"],
-              strip_path: true,
-              plugins: [per({ day: 1000, tokens_count: "completion", model_limits: [{ model: "gpt-4o", hour: 10 }] })],
-            },
-            { name: "hidden", paths: ["/hidden"], strip_path: true, plugins: [per({ hour: 10, tokens_count: "completion", hide_client_headers: true })] },
-            {
-              name: "custom",
-              paths: ["/custom"],
-              strip_path: true,
-              plugins: [per({ hour: 10, tokens_count: "completion", error_code: 403, error_message: "Your team spent its tokens" })],
-            },
-            {
-              name: "reserve",
-              paths: ["/reserve"],
-              strip_path: true,
-              plugins: [per({ hour: 10000, reserve_max_tokens: true, reserve_tokens_cap: 500 }), { name: "trl-exit-probe" }],
-            },
-            {
-              name: "consumers",
-              paths: ["/consumers"],
-              strip_path: true,
-              plugins: [{ name: "key-auth" }, { name: "token-rate-limiting", config: { hour: 20, tokens_count: "completion" } }],
-            },
-          ],
-        },
-      ],
+  gw = await startLlmGateway(
+    llm.url,
+    {
+      // Every request asks for max_tokens 10 and the mock's texts are longer: each costs exactly 10.
+      exact30: [per({ hour: 30, tokens_count: "completion" })],
+      exact31: [per({ hour: 31, tokens_count: "completion" })],
+      twowin: [per({ hour: 25, day: 1000, tokens_count: "completion" })],
+      models: [per({ day: 1000, tokens_count: "completion", model_limits: [{ model: "gpt-4o", hour: 10 }] })],
+      hidden: [per({ hour: 10, tokens_count: "completion", hide_client_headers: true })],
+      custom: [per({ hour: 10, tokens_count: "completion", error_code: 403, error_message: "Your team spent its tokens" })],
+      reserve: [per({ hour: 10000, reserve_max_tokens: true, reserve_tokens_cap: 500 }), { name: "trl-exit-probe" }],
+      consumers: [{ name: "key-auth" }, { name: "token-rate-limiting", config: { hour: 20, tokens_count: "completion" } }],
+    },
+    {
       consumers: [
         { username: "alice", keyauth_credentials: [{ key: "alice-key" }] },
         { username: "bob", keyauth_credentials: [{ key: "bob-key" }] },
       ],
-      plugins: [{ name: "trl-log-probe" }],
     },
-  });
+  );
 });
 
 afterAll(async () => {

@@ -2,9 +2,9 @@
 // fault_tolerant lets traffic through and logs once per interval; without it clients get a
 // clear 503; counting resumes exactly once Redis is back.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGateway, type Gateway } from "../helpers/gateway.ts";
+import { type Gateway } from "../helpers/gateway.ts";
 import { startMockLlm, type MockLlm } from "../helpers/mock-llm.ts";
-import { PROBE_LUA_PATH, probeEntry, raw, redisSum, sleep, startRedis, uniqueId, waitFor, type RawResponse, type Redis } from "./helpers.ts";
+import { probeEntry, raw, redisSum, sleep, startRedis, uniqueId, waitFor, type RawResponse, type Redis, startLlmGateway, tenantLimiter } from "./helpers.ts";
 
 let llm: MockLlm;
 let redis: Redis;
@@ -14,26 +14,11 @@ const DAY = 1_000_000_000;
 beforeAll(async () => {
   llm = await startMockLlm();
   redis = await startRedis();
-  const per = (extra: object) => ({
-    name: "token-rate-limiting",
-    config: { day: DAY, limit_by: "header", header_name: "x-tenant", policy: "redis", redis: { host: "127.0.0.1", port: redis.port, timeout: 500 }, ...extra },
-  });
-  gw = await startGateway({
-    luaPath: [PROBE_LUA_PATH],
-    config: {
-      _format_version: "3.0",
-      services: [
-        {
-          name: "llm",
-          url: llm.url,
-          routes: [
-            { name: "tolerant", paths: ["/tolerant"], strip_path: true, plugins: [per({})] },
-            { name: "strict", paths: ["/strict"], strip_path: true, plugins: [per({ fault_tolerant: false })] },
-          ],
-        },
-      ],
-      plugins: [{ name: "trl-log-probe" }],
-    },
+  const per = (extra: object) =>
+    tenantLimiter({ day: DAY, policy: "redis", redis: { host: "127.0.0.1", port: redis.port, timeout: 500 }, ...extra });
+  gw = await startLlmGateway(llm.url, {
+    tolerant: [per({})],
+    strict: [per({ fault_tolerant: false })],
   });
 });
 
