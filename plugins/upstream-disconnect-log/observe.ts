@@ -3,7 +3,7 @@
 // the body filter reads ngx.arg and never assigns it.
 
 import { estimatePromptTokensFromBody, tokensForChars } from "../ai-gateway-shared/estimate";
-import { newUsageReader, type UsageReader, type UsageReport } from "../ai-gateway-shared/stream_usage";
+import { framingFromHeaders, newUsageReader, type UsageReader, type UsageReport } from "../ai-gateway-shared/stream_usage";
 import { responseHeader } from "../ai-gateway-shared/response_header";
 import { COUNTED_TOKENS_KEY, tokensOf, type Tokens } from "../ai-gateway-shared/tokens";
 import { classify, type EndFacts, type ResponseSource } from "./classify";
@@ -59,14 +59,17 @@ export function headerFilter(conf: Config): void {
     st.kind = "websocket";
     st.upgradeHeaderBytes = tonumber(upstreamList(ngx.var.upstream_bytes_received)[0] ?? "0") ?? 0;
   } else if (kong.response.get_source() === "service") {
-    const reader = newUsageReader({ maxJsonBytes: MAX_JSON_BYTES });
-    const framing = reader.detect(contentType, undefined, responseHeader("Content-Encoding"));
-    st.kind = kindOf(status, framing, responseHeader("Content-Length"));
+    const contentEncoding = responseHeader("Content-Encoding");
+    st.kind = kindOf(status, framingFromHeaders(undefined, contentType, contentEncoding) ?? "none", responseHeader("Content-Length"));
     // A body with a Content-Length is complete when nginx reached its end (eof), which needs no
     // reading; its usage only matters for a completed record, so it is read only when those are
     // logged. An aborted one cannot be decoded anyway: its tokens are estimated. This keeps the
-    // common case (small JSON answers, log_completed off) from decoding every response.
-    if (st.kind !== "body" || conf.log_completed) st.reader = reader;
+    // common case (small JSON answers, log_completed off) from building a reader per response.
+    if (st.kind !== "body" || conf.log_completed) {
+      const reader = newUsageReader({ maxJsonBytes: MAX_JSON_BYTES });
+      reader.detect(contentType, undefined, contentEncoding);
+      st.reader = reader;
+    }
   } else {
     // Kong's or a plugin's own answer: nothing the upstream generated to read.
     st.kind = kindOf(status, "none", responseHeader("Content-Length"));
