@@ -4,7 +4,6 @@
  * (400 invalid_request_body). Only readRawBody touches Kong; the rest is pure.
  */
 import * as cjson from "cjson.safe";
-import { requestHeader } from "../ai-gateway-shared/request_header";
 import { requestViolation, type Violation } from "./guard";
 
 type JsonObject = { [key: string]: unknown };
@@ -43,7 +42,7 @@ export function readErrorViolation(err: string, max: number): Violation {
  * [undefined, violation, internal error for the log].
  */
 export function readRawBody(max: number): LuaMultiReturn<[string, undefined, undefined] | [undefined, Violation, string | undefined]> {
-  const declared = checkDeclaredLength(requestHeader("content-length"), max);
+  const declared = checkDeclaredLength(kong.request.get_header("content-length"), max);
   if (declared !== undefined) return $multi(undefined, declared, undefined);
   const [raw, err] = kong.request.get_raw_body(max);
   if (raw === undefined) return $multi(undefined, readErrorViolation(err, max), err);

@@ -3,7 +3,6 @@
 
 import { errorBody, errorStyleFor } from "../ai-gateway-shared/openai_error";
 import { decodeRequestJson } from "../ai-gateway-shared/request_json";
-import { requestHeader } from "../ai-gateway-shared/request_header";
 import { responseHeader } from "../ai-gateway-shared/response_header";
 import type { UsageReport } from "../ai-gateway-shared/stream_usage";
 import { COUNTED_TOKENS_KEY } from "../ai-gateway-shared/tokens";
@@ -108,14 +107,14 @@ function acquire(
 }
 
 function errorStyle() {
-  return errorStyleFor(kong.request.get_path(), requestHeader("anthropic-version"));
+  return errorStyleFor(kong.request.get_path(), kong.request.get_header("anthropic-version"));
 }
 
 export function access(conf: Config): void {
   const [raw] = kong.request.get_raw_body(MAX_BODY_BYTES);
   // Decoded once per request for every plugin that reads it (prompt-guard too).
   const decoded = decodeBody(raw, decodeRequestJson);
-  const format = requestFormat(conf.llm_format, kong.request.get_path(), requestHeader("anthropic-version"));
+  const format = requestFormat(conf.llm_format, kong.request.get_path(), kong.request.get_header("anthropic-version"));
   const req = describeRequest(decoded, raw === undefined ? 0 : raw.length, format);
 
   const specs = specsFor(conf, req.model);
