@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NPX   := npx --no-install
 PLUGINS := $(patsubst plugins/%/handler.ts,%,$(wildcard plugins/*/handler.ts))
 
-.PHONY: all build lua rockspecs image typecheck lint busted vitest test new-plugin dev bench bench-smoke up down e2e clean
+.PHONY: all build lua rockspecs image setup typecheck lint busted vitest test new-plugin dev bench bench-smoke up down e2e clean
 
 all: build
 
@@ -25,8 +25,10 @@ image: lua
 	  echo "no Docker engine answers here: skipped the Kong image (dist/ holds the Lua plugin tree)"; \
 	fi
 
+# onnxruntime-node carries its CPU binaries; its install script would fetch CUDA extras from outside
+# the npm registry. Skipped unless asked for: ONNXRUNTIME_NODE_INSTALL=cuda12 make build (after rm -rf node_modules).
 node_modules/.package-lock.json: package-lock.json
-	npm ci
+	ONNXRUNTIME_NODE_INSTALL=$${ONNXRUNTIME_NODE_INSTALL:-skip} npm ci --no-audit --no-fund
 
 typecheck: node_modules/.package-lock.json
 	$(NPX) tsc -p tsconfig.json --noEmit
@@ -41,8 +43,12 @@ busted: lua
 vitest: lua
 	$(NPX) vitest run
 
+## setup: install the Debian packages the tests need, when missing (SKIP_DEBIAN_PACKAGES=1: leave them to you)
+setup:
+	@bash tools/setup-debian.sh
+
 ## test: type check, Lua lint, busted, vitest; one summary line at the end
-test: node_modules/.package-lock.json
+test: setup node_modules/.package-lock.json
 	@bash tools/run-tests.sh
 
 ## new-plugin NAME=x: scaffold plugins/x with a handler, schema and specs

@@ -7,10 +7,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundledPlugins } from "./kong-reference.ts";
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const templatesDir = path.join(projectRoot, "tools", "templates");
-const referenceDir = process.env.KONG_REFERENCE_DIR ?? path.resolve(projectRoot, "..", "shared", "reference");
 
 /** Lower-case letters, digits and dashes, starting with a letter: the names Kong's bundled plugins use. */
 const VALID_NAME = /^[a-z][a-z0-9-]*[a-z0-9]$/;
@@ -18,10 +18,9 @@ const VALID_NAME = /^[a-z][a-z0-9-]*[a-z0-9]$/;
 const RESERVED = new Set(["ai-gateway-shared"]);
 const MAX_NAME_LENGTH = 64;
 
-export function bundledPlugins(): Set<string> {
-  const file = path.join(referenceDir, "bundled-plugins.txt");
-  if (!existsSync(file)) throw new Error(`cannot check the name against Kong's bundled plugins: ${file} is missing`);
-  return new Set(readFileSync(file, "utf8").split(/\s+/).map((s) => s.trim()).filter(Boolean));
+/** The names Kong bundles: a custom plugin must not reuse one. */
+export function bundledNames(): Set<string> {
+  return new Set(bundledPlugins().map((p) => p.name));
 }
 
 /** Why `name` cannot be a new plugin in `root`, or undefined when it can. */
@@ -39,13 +38,7 @@ export function refusal(name: string, root: string, bundled: Set<string>): strin
 
 /** A PRIORITY no bundled plugin uses, so the new plugin's order is never a tie broken by name. */
 function freePriority(): number {
-  const detail = path.join(referenceDir, "bundled-plugins-detail.tsv");
-  const taken = new Set<number>();
-  if (existsSync(detail)) {
-    const [header, ...rows] = readFileSync(detail, "utf8").split("\n").filter(Boolean);
-    const col = header.split("\t").findIndex((h) => h.toLowerCase() === "priority");
-    for (const row of rows) taken.add(Number(row.split("\t")[col]));
-  }
+  const taken = new Set(bundledPlugins().map((p) => p.priority));
   let priority = 1000;
   while (taken.has(priority)) priority++;
   return priority;
@@ -84,7 +77,7 @@ function main(argv: string[]): number {
   const root = path.resolve(process.env.NEW_PLUGIN_ROOT ?? projectRoot);
   let why: string | undefined;
   try {
-    why = refusal(name, root, bundledPlugins());
+    why = refusal(name, root, bundledNames());
   } catch (err) {
     why = (err as Error).message;
   }

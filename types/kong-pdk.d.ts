@@ -5,7 +5,7 @@
 // destructure them (`const [body, err] = kong.request.get_raw_body()`).
 //
 // Each function's `@phases` tag lists the phases in which Kong's *code* lets it run (its
-// check_phase list, see ../shared/reference/pdk-functions.tsv); calling it elsewhere raises
+// check_phase list, see types/reference/pdk-functions.tsv); calling it elsewhere raises
 // "function cannot be called in <phase> phase". Plugin handlers only ever run in init_worker,
 // configure, certificate, rewrite, access, response, header_filter, body_filter and log; the
 // other names (balancer, error, admin_api, ...) are Kong-internal phases.

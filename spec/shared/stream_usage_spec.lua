@@ -79,7 +79,7 @@ describe("usage reader over the recorded streams", function()
   end
 end)
 
--- Samples written from shared/reference/llm-stream-formats.md, independent of the mock.
+-- Samples written from the servers' documented stream formats (OpenAI, vLLM, SGLang, Anthropic, Ollama), independent of the mock.
 local function sse_events(list, sep)
   sep = sep or "\n"
   local out = {}

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
+import { bundledPlugins } from "../../tools/kong-reference.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const KONG_YML = join(ROOT, "kong", "kong.yml");
@@ -11,20 +12,8 @@ export const DOCKERFILE = join(ROOT, "kong", "Dockerfile");
 export const COMPOSE_FILE = join(ROOT, "docker-compose.yml");
 export const ENV_EXAMPLE = join(ROOT, ".env.example");
 
-/**
- * Kong 3.9's bundled plugins (kong/constants.lua BUNDLED_PLUGINS). Kept here so the check runs on a
- * fresh clone; static.test.ts compares it with ../shared/reference/bundled-plugins.txt when that exists.
- */
-export const KONG_BUNDLED_PLUGINS: readonly string[] = [
-  "jwt", "acl", "correlation-id", "cors", "oauth2", "tcp-log", "udp-log", "file-log", "http-log",
-  "key-auth", "hmac-auth", "basic-auth", "ip-restriction", "request-transformer", "response-transformer",
-  "request-size-limiting", "rate-limiting", "response-ratelimiting", "syslog", "loggly", "datadog",
-  "ldap-auth", "statsd", "bot-detection", "aws-lambda", "request-termination", "prometheus", "proxy-cache",
-  "session", "acme", "grpc-gateway", "grpc-web", "pre-function", "post-function", "azure-functions",
-  "zipkin", "opentelemetry", "ai-proxy", "ai-prompt-decorator", "ai-prompt-template", "ai-prompt-guard",
-  "ai-request-transformer", "ai-response-transformer", "standard-webhooks", "redirect",
-];
-export const REFERENCE_BUNDLED = resolve(ROOT, "..", "shared", "reference", "bundled-plugins.txt");
+/** Kong 3.9's bundled plugins (kong/constants.lua BUNDLED_PLUGINS), from types/reference/bundled-plugins.tsv. */
+export const KONG_BUNDLED_PLUGINS: readonly string[] = bundledPlugins().map((p) => p.name);
 
 /** Shared dicts every Kong 3.9 node declares (kong/templates/nginx_kong.lua, constants.DICTS). */
 export const KONG_STANDARD_DICTS: readonly string[] = [

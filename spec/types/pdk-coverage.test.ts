@@ -2,53 +2,28 @@
 // global in types/, with a doc comment whose @phases tag names exactly the phases Kong's code
 // allows. Checked through the TypeScript compiler (the program of tsconfig.json), so a typo, a
 // missing property or a lost doc comment fails here, whatever the text of the files looks like.
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { pdkFunctions, schemaTypedefs, type PdkFunction } from "../../tools/kong-reference.ts";
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const referenceDir = path.resolve(projectRoot, "..", "shared", "reference");
 
-/** The modules issue 2 names, plus kong.log's callable parts. */
+/** The modules plugins use, plus kong.log's callable parts. */
 const COVERED_MODULES = new Set([
   "kong.request", "kong.response", "kong.service", "kong.service.request", "kong.service.response",
   "kong.client", "kong.client.tls", "kong.ctx", "kong.log", "kong.log.inspect", "kong.node",
   "kong.router", "kong.ip",
 ]);
 
-interface PdkRow {
-  module: string;
-  fn: string;
-  params: string;
-  phasesCode: string;
-  docParams: string;
-  visibility: string;
-}
-
-function readRows(): PdkRow[] {
-  const lines = readFileSync(path.join(referenceDir, "pdk-functions.tsv"), "utf8").split("\n").filter((l) => l.trim() !== "");
-  const header = lines[0].split("\t");
-  const col = (name: string) => {
-    const i = header.indexOf(name);
-    if (i < 0) throw new Error(`pdk-functions.tsv has no column ${name}`);
-    return i;
-  };
-  const [m, f, p, pc, dp, vis] = ["module", "function", "params", "phases_code", "doc_params", "visibility"].map(col);
-  return lines.slice(1).map((line) => {
-    const c = line.split("\t");
-    return { module: c[m], fn: c[f], params: c[p] ?? "", phasesCode: c[pc] ?? "", docParams: c[dp] ?? "", visibility: c[vis] ?? "" };
-  });
-}
-
 /** The rows to check: the covered modules, and `kong.log` itself (a callable table). */
-function coveredRows(rows: PdkRow[]): PdkRow[] {
+function coveredRows(rows: PdkFunction[]): PdkFunction[] {
   return rows.filter((r) => COVERED_MODULES.has(r.module) || (r.module === "kong" && r.fn === "log"));
 }
 
 /** Data fields the extractor found by assignment (not functions Kong documents): reported, not required. */
-function isDataField(row: PdkRow): boolean {
+function isDataField(row: PdkFunction): boolean {
   return row.visibility.startsWith("undocumented (field)") && !row.params.includes("gen_log_func");
 }
 
@@ -123,7 +98,7 @@ interface Finding {
 function check(): Finding[] {
   const program = loadProgram();
   const { checker, type: kongType, where } = kongGlobalType(program);
-  return coveredRows(readRows()).map((row) => {
+  return coveredRows(pdkFunctions()).map((row) => {
     const full = row.module === "kong" ? `kong.${row.fn}` : `${row.module}.${row.fn}`;
     const finding: Finding = { name: full, module: row.module === "kong" ? "kong.log" : row.module, problems: [] };
     const dotted = full.split(".").slice(1);
@@ -179,7 +154,7 @@ describe("PDK declarations in types/", () => {
   const findings = check();
 
   it("reads the reference list", () => {
-    // The modules issue 2 names hold 90+ functions in Kong 3.9; far fewer means the TSV moved or changed shape.
+    // The covered modules hold 90+ functions in Kong 3.9; far fewer means types/reference/pdk-functions.tsv changed shape.
     expect(findings.length).toBeGreaterThan(90);
   });
 
@@ -203,7 +178,7 @@ describe("PDK declarations in types/", () => {
   });
 });
 
-/** The ngx API issue 2 names (arg, var, ctx, re, shared dicts, timer, time, worker, log levels, cosockets, output, status, header). */
+/** The ngx API plugins and the gateway use (arg, var, ctx, re, shared dicts, timer, time, worker, log levels, cosockets, output, status, header). */
 const NGX_MEMBERS = [
   "arg", "var", "ctx", "re.match", "re.find", "re.gmatch", "re.sub", "re.gsub", "shared", "timer.at", "timer.every",
   "timer.running_count", "now", "time", "update_time", "today", "localtime", "utctime", "http_time", "worker.id",
@@ -221,14 +196,11 @@ const NGX_OBJECT_METHODS: Record<string, string[]> = {
 
 /** Lua modules and the exports plugins use from them. */
 function expectedModuleExports(): Record<string, string[]> {
-  const conventions = readFileSync(path.join(referenceDir, "kong-plugin-conventions.md"), "utf8");
-  const typedefLine = conventions.split("\n").findIndex((l) => l.includes("**Typedefs**"));
-  const typedefs = conventions.split("\n")[typedefLine + 1].replace(/[`.]/g, " ").split(/\s+/).filter(Boolean);
   return {
     cjson: ["encode", "decode", "null", "empty_array_mt", "array_mt"],
     "cjson.safe": ["encode", "decode", "null"],
     "resty.redis": ["new"],
-    "kong.db.schema.typedefs": typedefs,
+    "kong.db.schema.typedefs": schemaTypedefs(),
     "string.buffer": ["new"],
     ffi: ["cdef", "new", "string", "C", "typeof", "cast", "sizeof"],
     "table.new": ["export="],
