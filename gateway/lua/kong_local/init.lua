@@ -201,8 +201,7 @@ function _M.init(config_path)
   state.created_at = ngx.time()
 
   -- the `kong` global must exist before plugin modules load: many capture `local kong = kong`
-  local pdk = require "kong_local.pdk"
-  _G.kong = pdk.new()
+  _G.kong = require("kong_local.global").new()
 
   db.load(config)
 
@@ -251,7 +250,7 @@ end
 function _M.init_worker()
   math.randomseed(ngx.now() * 1000 + ngx.worker.pid())
   require("kong_local.resolver").patch_sockets()
-  require("kong_local.pdk").init_worker()
+  require("kong_local.global").init_worker()
   local log = require "kong_local.pdk.log"
 
   phases.set_worker_phase("init_worker")
