@@ -99,6 +99,7 @@ function proxyHeaders(indent: string): string {
   return [
     "proxy_http_version 1.1;",
     "proxy_set_header      TE                        $upstream_te;",
+    "proxy_set_header      Via                       $upstream_via;",
     "proxy_set_header      Host                      $upstream_host;",
     "proxy_set_header      Upgrade                   $upstream_upgrade;",
     "proxy_set_header      Connection                $upstream_connection;",
@@ -243,6 +244,7 @@ ${proxyInjected}
 
             set $ctx_ref                     '';
             set $upstream_te                 '';
+            set $upstream_via                '';
             set $upstream_host               '';
             set $upstream_upgrade            '';
             set $upstream_connection         '';

@@ -1,6 +1,7 @@
-// A plain node:http client for the gateway tests: unlike fetch it can set Host, and it reports
-// when the first byte of the body arrived.
+// A plain node:http client for the gateway tests: unlike fetch it can set Host and repeat a header,
+// and it reports when the first byte of the body arrived.
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { connect } from "node:net";
 
 export interface HttpResult {
   status: number;
@@ -15,7 +16,7 @@ export interface HttpResult {
 
 export function request(
   url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {},
+  opts: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer; timeoutMs?: number } = {},
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
@@ -44,5 +45,27 @@ export function request(
     req.on("error", reject);
     if (opts.body !== undefined) req.write(opts.body);
     req.end();
+  });
+}
+
+/**
+ * A GET over HTTP/1.0 (node:http speaks only 1.1), header lines as given; the server closes the
+ * connection after the response, which ends it. Returns the status and the body.
+ */
+export function requestHttp10(port: number, path: string, headerLines: string[] = []): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.write([`GET ${path} HTTP/1.0`, `Host: 127.0.0.1:${port}`, ...headerLines, "", ""].join("\r\n"));
+    });
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", reject);
+    socket.setTimeout(15_000, () => socket.destroy(new Error(`HTTP/1.0 request to ${path} timed out`)));
+    socket.on("end", () => {
+      const raw = Buffer.concat(chunks).toString();
+      const split = raw.indexOf("\r\n\r\n");
+      const status = Number(/^HTTP\/1\.\d (\d{3})/.exec(raw)?.[1] ?? 0);
+      resolve({ status, body: split < 0 ? "" : raw.slice(split + 4) });
+    });
   });
 }

@@ -1,6 +1,7 @@
 -- The phase drivers of the local gateway: Kong.rewrite/access/balancer/header_filter/body_filter/
 -- log/handle_error from kong/init.lua and kong/runloop/handler.lua, reduced to what a plugin can
 -- observe. Plugins run in Kong's order with Kong's instance resolution (kong_local.plugins).
+local meta = require "kong.meta"
 local state = require "kong_local.state"
 local plugins = require "kong_local.plugins"
 local resolver = require "kong_local.resolver"
@@ -16,8 +17,9 @@ local lookup = plugins.lookup
 local combo_key = plugins.combo_key
 local GLOBAL_KEY = combo_key(nil, nil, nil)
 
-local SERVER_TOKEN = "kong/3.9.1"
-local VIA = "1.1 " .. SERVER_TOKEN
+local SERVER_HEADER = meta._SERVER_TOKENS
+-- the HTTP version of the proxy_pass connection (proxy_http_version 1.1 in every proxy location)
+local DEFAULT_PROXY_HTTP_VERSION = "1.1"
 
 local _M = {}
 
@@ -113,6 +115,18 @@ end
 ----------------------------------------------------------------------------------------------------
 -- router and upstream preparation (runloop access.before / access.after)
 
+-- The runloop's header lookup (kong.tools.http.get_header with ctx): the request's headers are
+-- read once per request, and a repeated header counts with its first value only.
+local function request_header(ctx, name)
+  local headers = ctx.cached_request_headers
+  if not headers then
+    headers = ngx.req.get_headers()
+    ctx.cached_request_headers = headers
+  end
+  local value = headers[name]
+  return type(value) == "table" and value[1] or value
+end
+
 local function request_host_port()
   local host = ngx.var.http_host
   local port
@@ -129,7 +143,7 @@ local function request_host_port()
   return host, port or tonumber(ngx.var.server_port)
 end
 
-local function route_request(ctx)
+local function route_request()
   local var = ngx.var
   local uri = var.request_uri or "/"
   local q = find(uri, "?", 2, true)
@@ -143,7 +157,6 @@ local function route_request(ctx)
     port = port,
     headers = ngx.req.get_headers(100),
   })
-  ctx.host_port = port
   return match, path
 end
 
@@ -186,29 +199,36 @@ local function prepare_upstream(ctx, match)
     var.upstream_host = var.http_host or var.host
   end
 
-  -- X-Forwarded-* (trusted_ips decide whether incoming values are kept)
-  local remote = var.realip_remote_addr or var.remote_addr
-  local trusted = kong.ip.is_trusted(remote)
+  -- X-Forwarded-Proto/Host/Port/Path/Prefix: a trusted client's values are kept
+  local realip_remote_addr = var.realip_remote_addr or var.remote_addr
   local proto, fhost, fport, fpath, fprefix
-  local raw_path = kong.request.get_raw_path()
-  if trusted then
-    proto = var.http_x_forwarded_proto
-    fhost = var.http_x_forwarded_host
-    fport = var.http_x_forwarded_port
-    fpath = var.http_x_forwarded_path
-    fprefix = var.http_x_forwarded_prefix
+  if kong.ip.is_trusted(realip_remote_addr) then
+    proto = request_header(ctx, "x_forwarded_proto")
+    fhost = request_header(ctx, "x_forwarded_host")
+    fport = request_header(ctx, "x_forwarded_port")
+    fpath = request_header(ctx, "x_forwarded_path")
+    fprefix = request_header(ctx, "x_forwarded_prefix")
   end
   var.upstream_x_forwarded_proto = proto or var.scheme
   var.upstream_x_forwarded_host = fhost or var.host
   var.upstream_x_forwarded_port = fport or tostring(ctx.host_port or var.server_port)
-  var.upstream_x_forwarded_path = fpath or raw_path
+  var.upstream_x_forwarded_path = fpath or kong.request.get_raw_path()
   if fprefix then
     var.upstream_x_forwarded_prefix = fprefix
   elseif route.strip_path and match.matched_path and match.matched_path ~= "/" then
     var.upstream_x_forwarded_prefix = match.matched_path
   end
-  local xff = var.http_x_forwarded_for
-  var.upstream_x_forwarded_for = (trusted and xff) and (xff .. ", " .. var.remote_addr) or var.remote_addr
+
+  -- X-Forwarded-For is appended to whoever sent it, trusted or not; the address appended is the
+  -- connecting client's even when the realip module replaced remote_addr
+  local xff = request_header(ctx, "x_forwarded_for")
+  var.upstream_x_forwarded_for = xff and (xff .. ", " .. realip_remote_addr) or var.remote_addr
+
+  -- Via: this hop is named with the client's HTTP version (a number: HTTP/1.0 gives "1")
+  local protocol_version = ngx.req.http_version()
+  local inbound_via = protocol_version and (protocol_version .. " " .. SERVER_HEADER) or SERVER_HEADER
+  local req_via = request_header(ctx, "via")
+  var.upstream_via = req_via and (req_via .. ", " .. inbound_via) or inbound_via
 end
 
 -- access.after: query string, Upgrade/Connection/TE, DNS, Host header
@@ -338,6 +358,8 @@ function _M.rewrite()
   ctx.KONG_REWRITE_START = now_ms()
   ctx.KONG_PHASE = "rewrite"
   ctx.request_id = ngx.var.kong_request_id
+  -- the port the client connected to (Kong's rewrite.before; no port_maps here), not the Host's
+  ctx.host_port = tonumber(ngx.var.server_port)
   stash_ref(ctx)
 
   run_global(ctx, "rewrite")
@@ -355,7 +377,7 @@ function _M.access()
   ctx.KONG_ACCESS_START = now_ms()
   ctx.KONG_PHASE = "access"
 
-  local match = route_request(ctx)
+  local match = route_request()
   if not match then
     ctx.KONG_ACCESS_ENDED_AT = now_ms()
     ctx.KONG_RESPONSE_LATENCY = ctx.KONG_ACCESS_ENDED_AT - ctx.KONG_PROCESSING_START
@@ -498,6 +520,32 @@ function _M.balancer()
   ctx.KONG_PHASE = previous_phase
 end
 
+-- header_filter.after: Kong's own response headers, written once the plugins' header_filter ran
+-- (so a plugin cannot remove them, and it sees the upstream's Via and Server, not Kong's)
+local function set_kong_response_headers(ctx)
+  local header = ngx.header
+  if ctx.KONG_PROXIED then
+    header["X-Kong-Upstream-Latency"] = ctx.KONG_WAITING_TIME
+    header["X-Kong-Proxy-Latency"] = ctx.KONG_PROXY_LATENCY
+    local proxy_http_version = ctx.proxy_http_version or kong.configuration.proxy_http_version
+                               or DEFAULT_PROXY_HTTP_VERSION
+    local outbound_via = proxy_http_version .. " " .. SERVER_HEADER
+    local resp_via = ngx.var.upstream_http_via
+    header["Via"] = resp_via and (resp_via .. ", " .. outbound_via) or outbound_via
+    -- the upstream's own Server header is passed through (proxy_pass_header Server)
+    if not header["Server"] then
+      header["Server"] = SERVER_HEADER
+    end
+  else
+    header["X-Kong-Response-Latency"] = ctx.KONG_RESPONSE_LATENCY
+    -- a plugin that answered with Kong's token in Via keeps its response free of Server
+    if header["Via"] ~= SERVER_HEADER then
+      header["Server"] = SERVER_HEADER
+    end
+  end
+  header["X-Kong-Request-Id"] = ctx.request_id or ngx.var.kong_request_id
+end
+
 function _M.header_filter()
   local ctx = apply_ref()
   ctx.KONG_PROCESSING_START = ctx.KONG_PROCESSING_START or ngx.req.start_time() * 1000
@@ -505,24 +553,16 @@ function _M.header_filter()
   ctx.KONG_HEADER_FILTER_START = now
   ctx.KONG_PHASE = "header_filter"
 
-  local header = ngx.header
   if ctx.KONG_PROXIED then
     local proxied_at = ctx.KONG_BALANCER_ENDED_AT or ctx.KONG_ACCESS_ENDED_AT or now
     ctx.KONG_WAITING_TIME = math.floor(now - proxied_at + 0.5)
     ctx.KONG_PROXY_LATENCY = math.floor((ctx.KONG_PROXY_LATENCY or (proxied_at - ctx.KONG_PROCESSING_START)) + 0.5)
-    header["X-Kong-Upstream-Latency"] = ctx.KONG_WAITING_TIME
-    header["X-Kong-Proxy-Latency"] = ctx.KONG_PROXY_LATENCY
-    header["Via"] = VIA
   else
     ctx.KONG_RESPONSE_LATENCY = math.floor((ctx.KONG_RESPONSE_LATENCY or (now - ctx.KONG_PROCESSING_START)) + 0.5)
-    header["X-Kong-Response-Latency"] = ctx.KONG_RESPONSE_LATENCY
-    if header["Via"] ~= SERVER_TOKEN then
-      header["Server"] = SERVER_TOKEN
-    end
   end
-  header["X-Kong-Request-Id"] = ctx.request_id or ngx.var.kong_request_id
 
   run_collected(ctx, "header_filter")
+  set_kong_response_headers(ctx)
 
   ctx.KONG_HEADER_FILTER_ENDED_AT = now_ms()
 end
