@@ -13,55 +13,86 @@ const Z_OK = 0;
 const Z_STREAM_END = 1;
 const Z_BUF_ERROR = -5;
 const Z_NO_FLUSH = 0;
-// 15 window bits + 32: zlib recognises a gzip or a zlib header by itself.
-const WINDOW_BITS_AUTO = 15 + 32;
+const GZIP_WINDOW_BITS = 15 + 16;
+const ZLIB_WINDOW_BITS = 15;
+const RAW_WINDOW_BITS = -15;
 
-interface ZStream {
-  next_in: unknown;
+// LuaJIT has one C namespace per Lua state, shared with every other FFI binding (real Kong
+// loads lua-ffi-zlib at start). A function declared twice keeps its first prototype, and a
+// struct, typedef or enum constant declared twice is an error. So no zlib.h name is declared
+// here: a private struct, and private function names bound to zlib's symbols by __asm__,
+// which a binding declared earlier cannot shadow and one declared later cannot collide with.
+const STREAM_TYPE = "struct tokrl_zlib_stream";
+const STREAM_DECLARATION = `
+  struct tokrl_zlib_stream {
+    const unsigned char *next_in; unsigned int avail_in; unsigned long total_in;
+    unsigned char *next_out; unsigned int avail_out; unsigned long total_out;
+    const char *msg; void *state; void *zalloc; void *zfree; void *opaque;
+    int data_type; unsigned long adler; unsigned long reserved;
+  };
+`;
+const FUNCTION_DECLARATIONS = `
+  const char *tokrl_zlibVersion(void) __asm__("zlibVersion");
+  int tokrl_inflateInit2_(struct tokrl_zlib_stream *strm, int windowBits, const char *version, int stream_size) __asm__("inflateInit2_");
+  int tokrl_inflate(struct tokrl_zlib_stream *strm, int flush) __asm__("inflate");
+  int tokrl_inflateEnd(struct tokrl_zlib_stream *strm) __asm__("inflateEnd");
+`;
+
+interface ZStream extends ffi.CData {
+  next_in: ffi.CData;
   avail_in: number;
-  next_out: unknown;
+  next_out: ffi.CData;
   avail_out: number;
-  msg: unknown;
 }
 
 interface ZLib {
-  zlibVersion(this: void): unknown;
-  inflateInit2_(this: void, strm: ZStream, windowBits: number, version: unknown, size: number): number;
-  inflate(this: void, strm: ZStream, flush: number): number;
-  inflateEnd(this: void, strm: ZStream): number;
+  tokrl_zlibVersion(this: void): ffi.CData;
+  tokrl_inflateInit2_(this: void, strm: ZStream, windowBits: number, version: ffi.CData, size: number): number;
+  tokrl_inflate(this: void, strm: ZStream, flush: number): number;
+  tokrl_inflateEnd(this: void, strm: ZStream): number;
 }
-
 
 let zlib: ZLib | undefined;
 let loadError: string | undefined;
 
+function declare(): LuaMultiReturn<[boolean, unknown]> {
+  // A fresh copy of this module (package.loaded cleared) finds the struct already declared,
+  // and declaring it again would fail; repeated function declarations are ignored.
+  const [known] = pcall(ffi.typeof, STREAM_TYPE);
+  return pcall(ffi.cdef, known ? FUNCTION_DECLARATIONS : STREAM_DECLARATION + FUNCTION_DECLARATIONS);
+}
+
+function resolves(lib: ZLib): boolean {
+  const [ok] = pcall(() => [lib.tokrl_zlibVersion, lib.tokrl_inflateInit2_, lib.tokrl_inflate, lib.tokrl_inflateEnd]);
+  return ok;
+}
+
 function library(): ZLib | undefined {
   if (zlib !== undefined || loadError !== undefined) return zlib;
-  const [declared, cdefErr] = pcall(ffi.cdef, `
-    typedef struct tokrl_z_stream_s {
-      const unsigned char *next_in; unsigned int avail_in; unsigned long total_in;
-      unsigned char *next_out; unsigned int avail_out; unsigned long total_out;
-      const char *msg; void *state; void *zalloc; void *zfree; void *opaque;
-      int data_type; unsigned long adler; unsigned long reserved;
-    } tokrl_z_stream;
-    const char *zlibVersion(void);
-    int inflateInit2_(tokrl_z_stream *strm, int windowBits, const char *version, int stream_size);
-    int inflate(tokrl_z_stream *strm, int flush);
-    int inflateEnd(tokrl_z_stream *strm);
-  `);
+  const [declared, cdefErr] = declare();
   if (!declared) {
     loadError = `zlib declarations failed: ${cdefErr}`;
     return undefined;
   }
   for (const name of ["z", "libz.so.1"]) {
     const [ok, lib] = pcall((libName: string) => ffi.load<ZLib>(libName), name);
-    if (ok) {
+    if (ok && resolves(lib)) {
       zlib = lib;
       return zlib;
     }
   }
   loadError = "zlib could not be loaded";
   return undefined;
+}
+
+/**
+ * Content-Encoding: deflate means a zlib stream, but some servers send raw deflate; as browsers
+ * do, the first two bytes tell gzip, zlib (a valid zlib header) and raw deflate apart.
+ */
+function windowBitsFor(b0: number, b1: number): number {
+  if (b0 === 0x1f && b1 === 0x8b) return GZIP_WINDOW_BITS;
+  if (b0 % 16 === 8 && b0 < 0x80 && (b0 * 256 + b1) % 31 === 0) return ZLIB_WINDOW_BITS;
+  return RAW_WINDOW_BITS;
 }
 
 export type PieceSink = (this: void, piece: string) => void;
@@ -81,17 +112,33 @@ class ZInflater implements Inflater {
   error: string | undefined = undefined;
   ended = false;
   decodedBytes = 0;
+  /** The first byte, kept until the second tells the format. */
+  private head = "";
+  private started = false;
+  // The finalizer must not reach the stream through the inflater (a cycle the GC keeps), so
+  // both share only this flag.
+  private readonly state = { open: false };
+  private readonly strm: ZStream;
+  private readonly out: ffi.CData;
 
-  constructor(
-    private readonly lib: ZLib,
-    private readonly strm: ZStream,
-    private readonly out: unknown,
-    private readonly state: { open: boolean },
-  ) {}
+  constructor(private readonly lib: ZLib) {
+    this.strm = ffi.new(STREAM_TYPE) as ZStream;
+    this.out = ffi.new("unsigned char[?]", OUT_BYTES);
+  }
 
   feed(chunk: string, sink: PieceSink): boolean {
     if (this.error !== undefined) return false;
     if (this.ended || chunk.length === 0) return true;
+    if (!this.started) {
+      const input = this.head + chunk;
+      if (input.length < 2) {
+        this.head = input;
+        return true;
+      }
+      this.head = "";
+      if (!this.start(windowBitsFor(string.byte(input, 1), string.byte(input, 2)))) return false;
+      chunk = input;
+    }
     const strm = this.strm;
     // `chunk` stays referenced by this frame while zlib reads from it.
     strm.next_in = ffi.cast("const unsigned char *", chunk);
@@ -99,7 +146,7 @@ class ZInflater implements Inflater {
     for (;;) {
       strm.next_out = this.out;
       strm.avail_out = OUT_BYTES;
-      const rc = this.lib.inflate(strm, Z_NO_FLUSH);
+      const rc = this.lib.tokrl_inflate(strm, Z_NO_FLUSH);
       const produced = OUT_BYTES - strm.avail_out;
       if (produced > 0) {
         this.decodedBytes += produced;
@@ -107,7 +154,7 @@ class ZInflater implements Inflater {
           this.fail(`decoded body larger than ${MAX_DECODED_BYTES} bytes`);
           return false;
         }
-        sink(ffi.string(this.out as ffi.CData, produced));
+        sink(ffi.string(this.out, produced));
       }
       if (rc === Z_STREAM_END) {
         this.ended = true;
@@ -127,8 +174,27 @@ class ZInflater implements Inflater {
   close(): void {
     if (this.state.open) {
       this.state.open = false;
-      this.lib.inflateEnd(this.strm);
+      this.lib.tokrl_inflateEnd(this.strm);
     }
+  }
+
+  private start(windowBits: number): boolean {
+    this.started = true;
+    const lib = this.lib;
+    const rc = lib.tokrl_inflateInit2_(this.strm, windowBits, lib.tokrl_zlibVersion(), ffi.sizeof(STREAM_TYPE) ?? 0);
+    if (rc !== Z_OK) {
+      this.fail(`inflateInit2 failed: ${rc}`);
+      return false;
+    }
+    const state = this.state;
+    state.open = true;
+    ffi.gc(this.strm, (s) => {
+      if (state.open) {
+        state.open = false;
+        lib.tokrl_inflateEnd(s as ZStream);
+      }
+    });
+    return true;
   }
 
   private fail(reason: string): void {
@@ -137,21 +203,9 @@ class ZInflater implements Inflater {
   }
 }
 
-/** A decoder for one gzip (or zlib) body, or undefined and why zlib is unavailable. */
+/** A decoder for one gzip, zlib or raw deflate body, or undefined and why zlib is unavailable. */
 export function newInflater(): LuaMultiReturn<[Inflater, undefined] | [undefined, string]> {
   const lib = library();
   if (lib === undefined) return $multi(undefined, loadError ?? "zlib unavailable");
-  const strm = ffi.new("tokrl_z_stream") as unknown as ZStream;
-  const rc = lib.inflateInit2_(strm, WINDOW_BITS_AUTO, lib.zlibVersion(), ffi.sizeof("tokrl_z_stream") ?? 0);
-  if (rc !== Z_OK) return $multi(undefined, `inflateInit2 failed: ${rc}`);
-  // The finalizer must not reach the stream through the inflater (a cycle the GC keeps), so
-  // both share only this flag.
-  const state = { open: true };
-  ffi.gc(strm as unknown as ffi.CData, (s) => {
-    if (state.open) {
-      state.open = false;
-      lib.inflateEnd(s as unknown as ZStream);
-    }
-  });
-  return $multi(new ZInflater(lib, strm, ffi.new("unsigned char[?]", OUT_BYTES), state), undefined);
+  return $multi(new ZInflater(lib), undefined);
 }

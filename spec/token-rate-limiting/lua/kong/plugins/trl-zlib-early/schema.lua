@@ -1,0 +1,6 @@
+return {
+  name = "trl-zlib-early",
+  fields = {
+    { config = { type = "record", fields = {} } },
+  },
+}

@@ -1,0 +1,6 @@
+return {
+  name = "trl-zlib-late",
+  fields = {
+    { config = { type = "record", fields = {} } },
+  },
+}
