@@ -15,7 +15,7 @@
  */
 import * as cjson from "cjson.safe";
 import { asObject } from "./usage";
-import { Pieces } from "./pieces";
+import { Rope } from "./rope";
 
 /** Given one complete event (its raw bytes, blank line included), the bytes to send instead; undefined keeps it. */
 export type EventRewrite = (this: void, block: string) => string | undefined;
@@ -53,7 +53,7 @@ class Filter implements EventFilter {
   private readonly needle: string | undefined;
   private readonly maxHold: number;
   /** The unfinished event, not sent yet. */
-  private readonly hold = new Pieces();
+  private readonly hold = new Rope();
   /** The event in progress is too large to rewrite: its bytes pass as they come. */
   private passing = false;
   /** The current line already has bytes, so its terminator does not end the event. */

@@ -6,7 +6,12 @@
  * Why this is safe: inside a JSON string every `"` is escaped, so a key followed by `:` can
  * only be a real key (a string value is followed by `,`, `}` or `]`). A text that contains the
  * word "usage" or "content" therefore never looks like the key.
+ *
+ * The readers work on a range s[a..b] of a larger string (an event inside a body chunk), so
+ * nothing is copied, and find their keys through a Needle, which remembers where its text next
+ * occurs (needle.ts): every occurrence in a chunk is searched for once, however many events ask.
  */
+import { Needle } from "./needle";
 import { utf8Length } from "./utf8";
 
 const QUOTE = 34;
@@ -36,13 +41,28 @@ export function valueAfterKey(s: string, pe: number): number | undefined {
 /**
  * Characters of the JSON string that opens at `q` (the position of its `"`), counting an
  * escape sequence as one character. Returns the count and the position of the closing quote
- * (undefined when the string does not end in s).
+ * (undefined when the string does not end in s). `backslashes` finds the escapes (a Needle of
+ * "\\" shared by a forward scan); without it each string searches for its own.
  */
-export function jsonStringChars(s: string, q: number): LuaMultiReturn<[number, number | undefined]> {
-  let chars = 0;
-  let k = q + 1;
+export function jsonStringChars(s: string, q: number, backslashes?: Needle): LuaMultiReturn<[number, number | undefined]> {
+  const k = q + 1;
+  // Plain searches (memchr) instead of a pattern: the JIT keeps them in the trace.
+  const [close] = string.find(s, '"', k, true);
+  if (close === undefined) return escapedStringChars(s, k, 0);
+  let bs: number;
+  if (backslashes !== undefined) bs = backslashes.next(s, k);
+  else {
+    const [found] = string.find(s, "\\", k, true);
+    bs = found === undefined ? math.huge : found;
+  }
+  // The common string has no escape: one count, no loop.
+  if (bs > close) return $multi(utf8Length(s, k, close - 1), close);
+  return escapedStringChars(s, k, 0);
+}
+
+/** jsonStringChars from k, with escapes: `chars` already counted before k. */
+function escapedStringChars(s: string, k: number, chars: number): LuaMultiReturn<[number, number | undefined]> {
   for (;;) {
-    // Two plain searches (memchr) instead of a pattern: the JIT keeps them in the trace.
     const [close] = string.find(s, '"', k, true);
     if (close === undefined) return $multi(chars + utf8Length(s, k), undefined);
     const [bs] = string.find(s, "\\", k, true);
@@ -60,27 +80,46 @@ export function jsonStringChars(s: string, q: number): LuaMultiReturn<[number, n
 }
 
 /**
- * Sum of the characters of every string value whose key ends with `keySuffix` (written with
- * its closing quote, e.g. `content"` matches "content" and "reasoning_content"). Keys whose
- * value is not a string (null, arrays, objects) count nothing. Returns -1 when no such key has
- * a string value (so that a caller can tell "no text key" from "empty text").
+ * Sum of the characters of every string value in s[a..b] whose key ends with the needle's text
+ * (written with its closing quote, e.g. `content"` matches "content" and "reasoning_content").
+ * Keys whose value is not a string (null, arrays, objects) count nothing. Returns -1 when no such
+ * key has a string value (so that a caller can tell "no text key" from "empty text").
  */
-export function sumStringValues(s: string, keySuffix: string): number {
-  let total = -1;
-  let init = 1;
+export function sumStringValuesIn(s: string, a: number, b: number, key: Needle, backslashes?: Needle): number {
+  // The first key is read before any loop: an event has one text key, and a loop entered per
+  // event would cut the caller's JIT trace.
+  const p = key.next(s, a);
+  if (p > b) return -1;
+  const pe = p + key.length - 1;
+  const v = valueAfterKey(s, pe);
+  if (v === undefined || string.byte(s, v) !== QUOTE) return moreStringValues(s, pe + 1, b, key, backslashes, -1);
+  const [chars, close] = jsonStringChars(s, v, backslashes);
+  if (close === undefined) return chars;
+  if (key.next(s, close + 1) > b) return chars;
+  return moreStringValues(s, close + 1, b, key, backslashes, chars);
+}
+
+/** sumStringValuesIn from `from` on, adding to `total` (-1: nothing yet). */
+function moreStringValues(s: string, from: number, b: number, key: Needle, backslashes: Needle | undefined, total: number): number {
   for (;;) {
-    const [p, pe] = string.find(s, keySuffix, init, true);
-    if (p === undefined) return total;
+    const p = key.next(s, from);
+    if (p > b) return total;
+    const pe = p + key.length - 1;
     const v = valueAfterKey(s, pe);
     if (v === undefined || string.byte(s, v) !== QUOTE) {
-      init = pe + 1;
+      from = pe + 1;
       continue;
     }
-    const [chars, close] = jsonStringChars(s, v);
+    const [chars, close] = jsonStringChars(s, v, backslashes);
     total = (total < 0 ? 0 : total) + chars;
     if (close === undefined) return total;
-    init = close + 1;
+    from = close + 1;
   }
+}
+
+/** sumStringValuesIn over the whole of s. */
+export function sumStringValues(s: string, keySuffix: string): number {
+  return sumStringValuesIn(s, 1, s.length, new Needle(keySuffix));
 }
 
 /** True when the key ending at `pe` (its closing quote) has the value null. */
@@ -90,18 +129,81 @@ export function valueIsNull(s: string, pe: number): boolean {
 }
 
 /**
- * True when s has a key ending with `keySuffix` whose value is not null (e.g. a
+ * True when s[a..b] has a key ending with the needle's text whose value is not null (e.g. a
  * `"finish_reason":"stop"` among `"finish_reason":null` chunks).
  */
-export function hasNonNullKey(s: string, keySuffix: string): boolean {
-  let init = 1;
+export function hasNonNullKeyIn(s: string, a: number, b: number, key: Needle): boolean {
+  // Peeled like sumStringValuesIn: the common event has the key once (or not at all).
+  const p = key.next(s, a);
+  if (p > b) return false;
+  const pe = p + key.length - 1;
+  const v = valueAfterKey(s, pe);
+  if (v !== undefined && string.byte(s, v) !== 110 /* n */) return true;
+  if (key.next(s, pe + 1) > b) return false;
+  let from = pe + 1;
   for (;;) {
-    const [p, pe] = string.find(s, keySuffix, init, true);
-    if (p === undefined) return false;
-    const v = valueAfterKey(s, pe);
-    if (v !== undefined && string.byte(s, v) !== 110 /* n */) return true;
-    init = pe + 1;
+    const q = key.next(s, from);
+    if (q > b) return false;
+    const qe = q + key.length - 1;
+    const w = valueAfterKey(s, qe);
+    if (w !== undefined && string.byte(s, w) !== 110 /* n */) return true;
+    from = qe + 1;
   }
+}
+
+/** hasNonNullKeyIn over the whole of s. */
+export function hasNonNullKey(s: string, keySuffix: string): boolean {
+  return hasNonNullKeyIn(s, 1, s.length, new Needle(keySuffix));
+}
+
+/** True when s[a..b] has the key `"name"` (the needle's text: `name"`) with the value true. */
+export function hasTrueKeyIn(s: string, a: number, b: number, key: Needle): boolean {
+  const p = key.next(s, a);
+  if (p > b) return false;
+  if (isTrueKey(s, p, key.length)) return true;
+  let from = p + key.length;
+  for (;;) {
+    const q = key.next(s, from);
+    if (q > b) return false;
+    if (isTrueKey(s, q, key.length)) return true;
+    from = q + key.length;
+  }
+}
+
+/** The needle found at p is a whole key (a quote before it) whose value is true. */
+function isTrueKey(s: string, p: number, length: number): boolean {
+  if (string.byte(s, p - 1) !== QUOTE) return false;
+  const v = valueAfterKey(s, p + length - 1);
+  return v !== undefined && string.byte(s, v) === 116 /* t */;
+}
+
+/**
+ * The non-negative integer at position v of s, or undefined when the value there is anything
+ * else (null, a string, a fraction, an exponent, a sign).
+ */
+export function integerAt(s: string, v: number): number | undefined {
+  let c = string.byte(s, v);
+  if (c === undefined || c < 48 || c > 57) return undefined;
+  let n = 0;
+  let k = v;
+  while (c !== undefined && c >= 48 && c <= 57) {
+    n = n * 10 + (c - 48);
+    k += 1;
+    c = string.byte(s, k);
+  }
+  // A number ends at a delimiter; `1.5` or `1e3` is not a count read here.
+  if (c === 46 /* . */ || c === 101 /* e */ || c === 69 /* E */) return undefined;
+  return n;
+}
+
+/** True when s holds `word` right before position p, with a `"` before it (a whole key name). */
+export function keyEndsWith(s: string, p: number, word: string): boolean {
+  const start = p - word.length;
+  if (string.byte(s, start - 1) !== QUOTE) return false;
+  for (let i = 1; i <= word.length; i++) {
+    if (string.byte(s, start + i - 1) !== string.byte(word, i)) return false;
+  }
+  return true;
 }
 
 /**

@@ -2,15 +2,20 @@
  * Incremental newline-delimited JSON reader (Ollama's application/x-ndjson).
  *
  * Lines end with LF; a CR before the LF is dropped, blank lines are skipped. A chunk boundary
- * may fall anywhere. The unfinished line is kept in a few pieces (pieces.ts) joined when its LF
- * arrives, and a line longer than `maxLineBytes` is
- * dropped (counted in `oversized`) instead of growing a buffer. Lines are returned as text: the
- * caller decides which ones are worth decoding.
+ * may fall anywhere. The unfinished line is kept in a rope (rope.ts) joined when its LF arrives,
+ * and a line longer than `maxLineBytes` is dropped (counted in `oversized`) instead of growing a
+ * buffer. A line inside one chunk reaches its sink as a range of that chunk, never copied: the
+ * caller decides which lines are worth a string of their own.
  */
 
-import { Pieces } from "./pieces";
+import { Rope } from "./rope";
 
 export type NdjsonLineHandler = (this: void, line: string) => void;
+
+/** Receives each complete line as the range s[a..b]; `s` is only valid during the call. */
+export interface NdjsonSink {
+  jsonLine(s: string, a: number, b: number): void;
+}
 
 export interface NdjsonReaderOptions {
   /** Longest line kept, in bytes. Default 1 MiB. */
@@ -18,7 +23,9 @@ export interface NdjsonReaderOptions {
 }
 
 export interface NdjsonReader {
-  /** Reads the next chunk; calls `onLine` for every non-blank line it completes; returns how many. */
+  /** Reads the next chunk; hands every non-blank line it completes to `sink`; returns how many. */
+  read(chunk: string, sink: NdjsonSink): number;
+  /** Same as read, with each line as a string of its own. */
   feed(chunk: string, onLine: NdjsonLineHandler): number;
   /** Same as feed, returning the completed lines as a list. */
   feedLines(chunk: string): string[];
@@ -26,7 +33,7 @@ export interface NdjsonReader {
    * End of the stream: a last line without LF is still a line (Ollama ends with "\n", but a
    * plain JSON body may not); calls onLine for it. Returns how many lines it completed.
    */
-  finish(onLine?: NdjsonLineHandler): number;
+  finish(onLine?: NdjsonSink | NdjsonLineHandler): number;
   /** Lines dropped because they were longer than maxLineBytes. */
   readonly oversized: number;
   /** Bytes held for the unfinished line. */
@@ -37,11 +44,21 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
 const CR = 13;
 
+/** Hands lines to a plain function, copied out (the handler API). */
+class HandlerSink implements NdjsonSink {
+  handler: NdjsonLineHandler | undefined = undefined;
+
+  jsonLine(s: string, a: number, b: number): void {
+    (this.handler as NdjsonLineHandler)(a === 1 && b === s.length ? s : string.sub(s, a, b));
+  }
+}
+
 class Reader implements NdjsonReader {
   oversized = 0;
   bufferedBytes = 0;
   private readonly maxLineBytes: number;
-  private readonly tail = new Pieces();
+  private readonly tail = new Rope();
+  private readonly handlerSink = new HandlerSink();
   /** The unfinished line went over the cap: drop everything up to its LF. */
   private discarding = false;
 
@@ -50,6 +67,12 @@ class Reader implements NdjsonReader {
   }
 
   feed(chunk: string, onLine: NdjsonLineHandler): number {
+    const sink = this.handlerSink;
+    sink.handler = onLine;
+    return this.read(chunk, sink);
+  }
+
+  read(chunk: string, sink: NdjsonSink): number {
     const n = chunk.length;
     let pos = 1;
     let lines = 0;
@@ -64,7 +87,8 @@ class Reader implements NdjsonReader {
       } else {
         const head = this.tail.take();
         this.bufferedBytes = 0;
-        if (this.emit(head + string.sub(chunk, 1, e - 1), 1, onLine)) lines += 1;
+        const line = head + string.sub(chunk, 1, e - 1);
+        if (this.emit(line, 1, line.length, sink)) lines += 1;
       }
       pos = e + 1;
     }
@@ -74,7 +98,7 @@ class Reader implements NdjsonReader {
         this.keep(chunk, pos, n);
         break;
       }
-      if (e > pos && this.emit(chunk, pos, onLine, e - 1)) lines += 1;
+      if (e > pos && this.emit(chunk, pos, e - 1, sink)) lines += 1;
       pos = e + 1;
     }
     return lines;
@@ -88,26 +112,35 @@ class Reader implements NdjsonReader {
     return lines;
   }
 
-  finish(onLine?: NdjsonLineHandler): number {
+  finish(onLine?: NdjsonSink | NdjsonLineHandler): number {
     let lines = 0;
     if (this.tail.bytes > 0 && !this.discarding) {
       const rest = this.tail.take();
-      if (onLine !== undefined && this.emit(rest, 1, onLine)) lines = 1;
+      let sink: NdjsonSink | undefined;
+      if (typeof onLine === "function") {
+        this.handlerSink.handler = onLine;
+        sink = this.handlerSink;
+      } else {
+        sink = onLine;
+      }
+      if (sink !== undefined && this.emit(rest, 1, rest.length, sink)) lines = 1;
     }
     this.clear();
     this.discarding = false;
     return lines;
   }
 
-  /** Calls onLine with s[a..b] (b defaults to the end) unless it is blank; drops a trailing CR. */
-  private emit(s: string, a: number, onLine: NdjsonLineHandler, b?: number): boolean {
-    let last = b === undefined ? s.length : b;
+  /** Hands s[a..b] to the sink unless it is blank; drops a trailing CR. */
+  private emit(s: string, a: number, b: number, sink: NdjsonSink): boolean {
+    let last = b;
     if (last >= a && string.byte(s, last) === CR) last -= 1;
     if (last < a) return false;
-    const line = a === 1 && last === s.length ? s : string.sub(s, a, last);
     // Blank lines (only whitespace) are skipped; a line starting with "{" is not one.
-    if (string.byte(line, 1) !== 123 /* { */ && string.find(line, "^%s*$")[0] !== undefined) return false;
-    onLine(line);
+    if (string.byte(s, a) !== 123 /* { */) {
+      const [text] = string.find(s, "%S", a);
+      if (text === undefined || text > last) return false;
+    }
+    sink.jsonLine(s, a, last);
     return true;
   }
 

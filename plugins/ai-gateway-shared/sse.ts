@@ -7,14 +7,18 @@
  * a leading UTF-8 BOM, and a chunk boundary anywhere (inside a line, a JSON string or a
  * multi-byte UTF-8 character: bytes are only carried over, never decoded).
  *
+ * Speed: an event is handed to its sink as a range of the chunk it arrived in (`s`, `a`, `b`),
+ * so the common event (one `data:` line inside one chunk) is never copied; only an event split
+ * across chunks, or made of several data lines, becomes a string of its own. Lines are found
+ * with plain searches (memchr, kept in the JIT trace) over whole chunks.
+ *
  * Memory is bounded: only the unfinished line and the data lines of the unfinished event are
  * kept, and an event larger than `maxEventBytes` is dropped (counted in `oversized`) instead of
- * growing a buffer. Lines are found with plain string.find over whole chunks; the unfinished
- * line is kept in a few pieces (pieces.ts) joined when its line ending arrives, so a large event
- * fed in small chunks costs n·log(n), not n².
+ * growing a buffer. The unfinished line is kept in a rope (rope.ts), so a large event fed in
+ * small chunks costs n·log(n), not n².
  */
 
-import { Pieces } from "./pieces";
+import { Rope } from "./rope";
 
 /** An event as dispatched by the reader. */
 export interface SseEvent {
@@ -26,8 +30,16 @@ export interface SseEvent {
   id?: string;
 }
 
-/** Called for each complete event, in stream order. */
+/** Called for each complete event, in stream order (the data as a string of its own). */
 export type SseEventHandler = (this: void, data: string, event: string | undefined, id: string | undefined) => void;
+
+/**
+ * Receives each complete event, in stream order, as the range s[a..b] of its data (b < a: empty
+ * data). `s` is only valid during the call: keep a range, not the string, past it.
+ */
+export interface SseSink {
+  sseEvent(s: string, a: number, b: number, event: string | undefined, id: string | undefined): void;
+}
 
 export interface SseReaderOptions {
   /** Largest event (its data lines plus its unfinished line) kept, in bytes. Default 1 MiB. */
@@ -35,16 +47,18 @@ export interface SseReaderOptions {
 }
 
 export interface SseReader {
-  /** Reads the next chunk; calls `onEvent` for every event it completes; returns how many. */
+  /** Reads the next chunk; hands every event it completes to `sink`; returns how many. */
+  read(chunk: string, sink: SseSink): number;
+  /** Same as read, with each event's data as a string (tests, simple callers). */
   feed(chunk: string, onEvent: SseEventHandler): number;
-  /** Same as feed, returning the completed events as a list (tests, simple callers). */
+  /** Same as feed, returning the completed events as a list. */
   feedEvents(chunk: string): SseEvent[];
   /**
    * End of the stream; returns true when an unfinished event (or line) was left over. Per the
-   * SSE spec such an event is not dispatched; given `onEvent`, it is, as if a blank line had
-   * followed (a stream cut after `data: [DONE]\n` still shows its terminator).
+   * SSE spec such an event is not dispatched; given a sink or handler, it is, as if a blank line
+   * had followed (a stream cut after `data: [DONE]\n` still shows its terminator).
    */
-  finish(onEvent?: SseEventHandler): boolean;
+  finish(onEvent?: SseSink | SseEventHandler): boolean;
   /** Events dropped because they were larger than maxEventBytes. */
   readonly oversized: number;
   /** Comment lines seen (`: ping` keep-alives). */
@@ -65,6 +79,26 @@ function nextByte(s: string, byte: string, pos: number, n: number): number {
   return p === undefined ? n + 1 : p;
 }
 
+/**
+ * Where the value of the line at `pos` starts when it is a `data:` line, else 0. A function of
+ * its own so that the bytes it reads are not kept alive (in JIT registers) while the event is
+ * handled.
+ */
+function dataValueAt(s: string, pos: number): number {
+  const [c1, c2, c3, c4, c5, c6] = string.byte(s, pos, pos + 5);
+  if (c1 !== 100 /* d */ || c2 !== 97 /* a */ || c3 !== 116 /* t */ || c4 !== 97 /* a */ || c5 !== COLON) return 0;
+  return c6 === SPACE ? pos + 6 : pos + 5;
+}
+
+/** Hands events to a plain function, with their data copied out (the handler API). */
+class HandlerSink implements SseSink {
+  handler: SseEventHandler | undefined = undefined;
+
+  sseEvent(s: string, a: number, b: number, event: string | undefined, id: string | undefined): void {
+    (this.handler as SseEventHandler)(a === 1 && b === s.length ? s : string.sub(s, a, b), event, id);
+  }
+}
+
 class Reader implements SseReader {
   oversized = 0;
   comments = 0;
@@ -72,7 +106,7 @@ class Reader implements SseReader {
 
   private readonly maxEventBytes: number;
   /** The unfinished line (it has no terminator yet). */
-  private readonly tail = new Pieces();
+  private readonly tail = new Rope();
   /** The previous chunk ended with CR: an LF starting this chunk belongs to it. */
   private afterCR = false;
   /** The current event went over the cap: ignore its lines until the blank line. */
@@ -81,20 +115,28 @@ class Reader implements SseReader {
   private droppingLine = false;
   private firstLine = true;
 
+  /**
+   * The data of the unfinished event: while it has one line that lies in the string being read,
+   * the range rangeS[rangeA..rangeB]; otherwise its lines as strings in dataParts.
+   */
+  private rangeS: string | undefined = undefined;
+  private rangeA = 0;
+  private rangeB = 0;
   private dataParts: (string | undefined)[] = [];
   private dataCount = 0;
   private dataBytes = 0;
   private eventName: string | undefined = undefined;
   private lastId: string | undefined = undefined;
 
-  /** Events completed by the chunk being fed; reset by feed. */
+  /** Events completed by the chunk being read; reset by read. */
   private dispatched = 0;
+  private readonly handlerSink = new HandlerSink();
 
   constructor(opts: SseReaderOptions | undefined) {
     this.maxEventBytes = (opts && opts.maxEventBytes) || DEFAULT_MAX_EVENT_BYTES;
   }
 
-  feed(chunk: string, onEvent: SseEventHandler): number {
+  read(chunk: string, sink: SseSink): number {
     this.dispatched = 0;
     const n = chunk.length;
     if (n === 0) return 0;
@@ -103,12 +145,27 @@ class Reader implements SseReader {
       this.afterCR = false;
       if (string.byte(chunk, 1) === LF) pos = 2;
     }
-    // The next CR and LF at or after pos (n + 1: none), each found by a plain search (memchr,
-    // kept in the JIT trace) and searched again only once passed: linear in the chunk whatever
-    // the line endings.
+    // The next CR and LF at or after pos (n + 1: none), each searched again only once passed:
+    // linear in the chunk whatever the line endings.
     let cr = nextByte(chunk, "\r", pos, n);
     let lf = nextByte(chunk, "\n", pos, n);
+    const maxData = this.maxEventBytes - 1;
+    let plain = this.plain();
     while (pos <= n) {
+      // The common event, "data: <json>\n\n" inside this chunk, goes to the sink without the
+      // line machine below: one search for its LF, a few byte checks, no copy.
+      if (lf < cr && string.byte(chunk, lf + 1) === LF && this.dataCount === 0 && plain) {
+        const vs = dataValueAt(chunk, pos);
+        if (vs > 0 && lf - pos <= maxData) {
+          const name = this.eventName;
+          this.eventName = undefined;
+          this.dispatched += 1;
+          sink.sseEvent(chunk, vs, lf - 1, name === "" ? undefined : name, this.lastId === "" ? undefined : this.lastId);
+          pos = lf + 2;
+          lf = nextByte(chunk, "\n", pos, n);
+          continue;
+        }
+      }
       let e: number;
       let next: number;
       if (cr < lf) {
@@ -129,18 +186,27 @@ class Reader implements SseReader {
       if (this.tail.bytes > 0) {
         const line = this.tail.take() + string.sub(chunk, pos, e - 1);
         this.bufferedBytes = this.dataBytes;
-        this.line(line, 1, line.length, onEvent);
+        this.line(line, 1, line.length, sink);
       } else if (this.droppingLine) {
         // The rest of a line that belonged to an oversized event.
         this.droppingLine = false;
       } else {
-        this.line(chunk, pos, e - 1, onEvent);
+        this.line(chunk, pos, e - 1, sink);
       }
       pos = next;
       if (cr < pos) cr = nextByte(chunk, "\r", pos, n);
       if (lf < pos) lf = nextByte(chunk, "\n", pos, n);
+      plain = this.plain();
     }
+    // The unfinished event outlives this chunk: its data line becomes a string of its own.
+    if (this.rangeS !== undefined) this.keepRange();
     return this.dispatched;
+  }
+
+  feed(chunk: string, onEvent: SseEventHandler): number {
+    const sink = this.handlerSink;
+    sink.handler = onEvent;
+    return this.read(chunk, sink);
   }
 
   feedEvents(chunk: string): SseEvent[] {
@@ -151,16 +217,23 @@ class Reader implements SseReader {
     return events;
   }
 
-  finish(onEvent?: SseEventHandler): boolean {
+  finish(onEvent?: SseSink | SseEventHandler): boolean {
     const leftover = this.tail.bytes > 0 || this.dataCount > 0 || this.discarding;
     if (onEvent !== undefined && leftover) {
+      let sink: SseSink;
+      if (typeof onEvent === "function") {
+        this.handlerSink.handler = onEvent;
+        sink = this.handlerSink;
+      } else {
+        sink = onEvent;
+      }
       // Lenient end: the unfinished line and event are read as if a blank line had followed.
       this.dispatched = 0;
       if (this.tail.bytes > 0 && !this.droppingLine) {
         const line = this.tail.take();
-        this.line(line, 1, line.length, onEvent);
+        this.line(line, 1, line.length, sink);
       }
-      this.line("", 1, 0, onEvent);
+      this.line("", 1, 0, sink);
     }
     this.tail.clear();
     this.resetEvent();
@@ -168,6 +241,11 @@ class Reader implements SseReader {
     this.droppingLine = false;
     this.afterCR = false;
     return leftover;
+  }
+
+  /** No unfinished line, nothing being dropped, the BOM checked: a line starts where the chunk says. */
+  private plain(): boolean {
+    return this.tail.bytes === 0 && !this.discarding && !this.droppingLine && !this.firstLine;
   }
 
   private keepTail(chunk: string, pos: number, n: number): void {
@@ -193,23 +271,36 @@ class Reader implements SseReader {
   }
 
   private resetEvent(): void {
-    if (this.dataCount > 16) this.dataParts = [];
-    else for (let i = 0; i < this.dataCount; i++) this.dataParts[i] = undefined;
+    if (this.rangeS !== undefined) {
+      // The common event: one data line held as a range, no parts to clear.
+      this.rangeS = undefined;
+    } else if (this.dataCount > 16) {
+      this.dataParts = [];
+    } else {
+      for (let i = 0; i < this.dataCount; i++) this.dataParts[i] = undefined;
+    }
     this.dataCount = 0;
     this.dataBytes = 0;
     this.eventName = undefined;
     this.bufferedBytes = this.tail.bytes;
   }
 
+  /** The event's only data line, held as a range, becomes its first data part. */
+  private keepRange(): void {
+    const s = this.rangeS as string;
+    this.rangeS = undefined;
+    this.dataParts[0] = this.rangeB < this.rangeA ? "" : string.sub(s, this.rangeA, this.rangeB);
+  }
+
   /** Interprets the line s[a..b] (terminator excluded). */
-  private line(s: string, a: number, b: number, onEvent: SseEventHandler): void {
+  private line(s: string, a: number, b: number, sink: SseSink): void {
     if (this.firstLine) {
       this.firstLine = false;
       const [c1, c2, c3] = string.byte(s, a, a + 2);
       if (c1 === 0xef && c2 === 0xbb && c3 === 0xbf) a += 3;
     }
     if (a > b) {
-      this.dispatch(onEvent);
+      this.dispatch(sink);
       return;
     }
     if (this.discarding) return;
@@ -222,7 +313,7 @@ class Reader implements SseReader {
       // The hot path: a data line, read without a search for the colon.
       let vs = a + 5;
       if (vs <= b && string.byte(s, vs) === SPACE) vs += 1;
-      this.addData(vs <= b ? string.sub(s, vs, b) : "");
+      this.addData(s, vs, b);
       return;
     }
     if (c === 101 /* e */ && c2 === 118 /* v */ && c3 === 101 /* e */ && c4 === 110 /* n */ && c5 === 116 /* t */
@@ -235,33 +326,42 @@ class Reader implements SseReader {
     // The field name runs to the first colon; a line without one is a field with an empty value.
     const [colon] = string.find(s, ":", a, true);
     let nameEnd = b;
-    let value = "";
+    let vs = b + 1;
     if (colon !== undefined && colon <= b) {
       nameEnd = colon - 1;
-      let vs = colon + 1;
+      vs = colon + 1;
       if (vs <= b && string.byte(s, vs) === SPACE) vs += 1;
-      if (vs <= b) value = string.sub(s, vs, b);
     }
     const nameLength = nameEnd - a + 1;
     if (c === 100 /* d */ && nameLength === 4 && string.sub(s, a, nameEnd) === "data") {
-      this.addData(value);
+      this.addData(s, vs, b);
     } else if (c === 101 /* e */ && nameLength === 5 && string.sub(s, a, nameEnd) === "event") {
-      this.eventName = value;
+      this.eventName = vs <= b ? string.sub(s, vs, b) : "";
     } else if (c === 105 /* i */ && nameLength === 2 && string.sub(s, a, nameEnd) === "id") {
+      const value = vs <= b ? string.sub(s, vs, b) : "";
       if (string.find(value, "\0", 1, true)[0] === undefined) this.lastId = value;
     }
     // `retry` and unknown fields are ignored, as the spec says.
   }
 
-  private addData(value: string): void {
-    this.dataParts[this.dataCount] = value;
+  /** A data line whose value is s[a..b]. */
+  private addData(s: string, a: number, b: number): void {
+    const size = b >= a ? b - a + 1 : 0;
+    if (this.dataCount === 0) {
+      this.rangeS = s;
+      this.rangeA = a;
+      this.rangeB = b;
+    } else {
+      if (this.rangeS !== undefined) this.keepRange();
+      this.dataParts[this.dataCount] = size > 0 ? string.sub(s, a, b) : "";
+    }
     this.dataCount += 1;
-    this.dataBytes += value.length + 1;
+    this.dataBytes += size + 1;
     this.bufferedBytes = this.dataBytes + this.tail.bytes;
     if (this.dataBytes > this.maxEventBytes) this.overflow();
   }
 
-  private dispatch(onEvent: SseEventHandler): void {
+  private dispatch(sink: SseSink): void {
     if (this.discarding) {
       this.discarding = false;
       this.resetEvent();
@@ -271,11 +371,20 @@ class Reader implements SseReader {
       this.eventName = undefined;
       return;
     }
-    const data = this.dataCount === 1 ? (this.dataParts[0] as string) : table.concat(this.dataParts as string[], "\n", 1, this.dataCount);
-    const name = this.eventName;
-    this.resetEvent();
+    const name = this.eventName === "" ? undefined : this.eventName;
+    const id = this.lastId === "" ? undefined : this.lastId;
     this.dispatched += 1;
-    onEvent(data, name === "" ? undefined : name, this.lastId === "" ? undefined : this.lastId);
+    const s = this.rangeS;
+    if (s !== undefined) {
+      const a = this.rangeA;
+      const b = this.rangeB;
+      this.resetEvent();
+      sink.sseEvent(s, a, b, name, id);
+      return;
+    }
+    const data = this.dataCount === 1 ? (this.dataParts[0] as string) : table.concat(this.dataParts as string[], "\n", 1, this.dataCount);
+    this.resetEvent();
+    sink.sseEvent(data, 1, data.length, name, id);
   }
 }
 

@@ -7,24 +7,30 @@
  * sent, the finish reason, whether the stream reached its terminator, and how much text was
  * generated (for the estimate when no usage arrives).
  *
- * Speed: stream events are not decoded one by one. A plain search for `_tokens"` (every usage
- * key: prompt_tokens, completion_tokens, input_tokens, output_tokens, ...) or for a non-null
- * `_reason"` (finish_reason, stop_reason, done_reason) picks the few events that may carry usage
- * or the end; only those go through cjson, so text that merely mentions "usage" costs one decode
- * at worst and never counts. Generated text is measured on the JSON text of the event.
+ * Speed: the LLM stream is read where it lies. Events reach the reader as ranges of the body
+ * chunk (sse.ts, ndjson.ts), never copied; a plain search for a non-null `_reason"`
+ * (finish_reason, stop_reason, done_reason) picks the few events that may end the stream, and
+ * only those go through cjson. Usage counts (`"..._tokens": N`, in every chunk with vLLM's
+ * continuous_usage_stats) are read in place, and generated text is measured on the JSON text
+ * of the event, so text that merely mentions "usage" never counts. Each key is searched for once
+ * per occurrence in a chunk (json_text.Needle), whatever the number of events.
  *
  * Memory: one unfinished SSE event or NDJSON line (capped, default 1 MiB), or a JSON body up to
  * `maxJsonBytes` (default 1 MiB); past that cap only the last 64 KiB of the body are kept and
  * the usage is read from there.
  */
 import * as cjson from "cjson.safe";
-import { newSseReader, SseReader, SseEventHandler } from "./sse";
-import { Pieces } from "./pieces";
-import { newNdjsonReader, NdjsonReader, NdjsonLineHandler } from "./ndjson";
+import { newSseReader, type SseReader, type SseSink } from "./sse";
+import { Rope } from "./rope";
+import { newNdjsonReader, type NdjsonReader, type NdjsonSink } from "./ndjson";
 import {
-  Usage, asObject, mergeUsage, usageTotal, extractFinishReason, isTerminal, isError, contentChars, normalizeFinishReason,
+  type Usage, asObject, mergeUsage, usageTotal, extractFinishReason, isTerminal, isError, contentChars, normalizeFinishReason,
 } from "./usage";
-import { hasNonNullKey, sumStringValues, lastObjectOfKey, lastNumberOfKey, lastStringOfKey, valueAfterKey } from "./json_text";
+import { Needle } from "./needle";
+import {
+  hasNonNullKeyIn, hasTrueKeyIn, integerAt, keyEndsWith, lastNumberOfKey, lastObjectOfKey, lastStringOfKey,
+  sumStringValuesIn, valueAfterKey,
+} from "./json_text";
 
 /** What the configuration says the upstream speaks ("auto": recognise it from the response). */
 export type FormatOverride = "auto" | "openai" | "anthropic" | "ollama" | "json";
@@ -142,7 +148,7 @@ export function detectFraming(
   const fromHeaders = framingFromHeaders(override, contentType, contentEncoding);
   if (fromHeaders !== undefined) return fromHeaders;
   if (firstBytes === undefined) return "none";
-  return sniffFraming(firstBytes, true) as BodyFraming;
+  return sniffFraming(firstBytes, true) ?? "none";
 }
 
 const SSE_FIELDS = ["data:", "event:", "id:", "retry:"];
@@ -171,18 +177,27 @@ export function sniffFraming(bytes: string, final: boolean): BodyFraming | undef
 }
 
 /**
- * Keys whose string values are generated text, per dialect (see json_text.sumStringValues):
+ * Keys whose string values are generated text, per dialect (see json_text.sumStringValuesIn):
  * the first is looked up in every event, the others only when it gave no text, so that the
  * common event costs one search. `content"` also matches vLLM's `reasoning_content`; `text"` is
  * the legacy completions API.
  */
-const TEXT_KEYS: { [d in Dialect]: string[] } = {
-  openai: ['content"', 'arguments"', 'reasoning"', 'text"'],
-  anthropic: ['text"', 'partial_json"', 'thinking"'],
-  ollama: ['content"', 'response"', 'thinking"'],
-  responses: ['delta"'],
+const TEXT_KEYS: { [d in Dialect]: Needle[] } = {
+  openai: [new Needle('content"'), new Needle('arguments"'), new Needle('reasoning"'), new Needle('text"')],
+  anthropic: [new Needle('text"'), new Needle('partial_json"'), new Needle('thinking"')],
+  ollama: [new Needle('content"'), new Needle('response"'), new Needle('thinking"')],
+  responses: [new Needle('delta"')],
   unknown: [],
 };
+
+// The other keys an event is examined for. Needles are shared by every reader of the worker:
+// each remembers one string and position, and answers correctly for any other (json_text.ts).
+const REASON_KEY = new Needle('_reason"');
+const TOKENS_KEY = new Needle('_tokens"');
+const COUNT_KEY = new Needle('_count"');
+const DONE_KEY = new Needle('done"');
+const MESSAGE_STOP_KEY = new Needle('message_stop"');
+const BACKSLASHES = new Needle("\\");
 
 const ANTHROPIC_EVENTS: { [name: string]: boolean } = {
   message_start: true, message_delta: true, message_stop: true,
@@ -195,31 +210,28 @@ function dialectOf(obj: unknown, eventName: string | undefined): Dialect {
   if (o === undefined) return "unknown";
   if (o.choices !== undefined) return "openai";
   const t = o.type;
-  if (type(t) === "string") {
-    const ts = t as string;
-    if (string.find(ts, "^response%.")[0] !== undefined) return "responses";
-    if (ANTHROPIC_EVENTS[ts] === true || ts === "message") return "anthropic";
+  if (typeof t === "string") {
+    if (string.find(t, "^response%.")[0] !== undefined) return "responses";
+    if (ANTHROPIC_EVENTS[t] === true || t === "message") return "anthropic";
   }
   if (o.done !== undefined || o.eval_count !== undefined || asObject(o.message) !== undefined) return "ollama";
   return "unknown";
 }
 
-/** True when data has the key `"name"` with the value true. */
-function hasTrueKey(data: string, name: string): boolean {
-  const suffix = name + '"';
-  let init = 1;
-  for (;;) {
-    const [p, pe] = string.find(data, suffix, init, true);
-    if (p === undefined) return false;
-    if (string.byte(data, p - 1) === 34 /* " */) {
-      const v = valueAfterKey(data, pe);
-      if (v !== undefined && string.byte(data, v) === 116 /* t */) return true;
-    }
-    init = pe + 1;
-  }
+/** True when s[a..b] is exactly `[DONE]` (OpenAI's terminator, not JSON). */
+function isDone(s: string, a: number, b: number): boolean {
+  if (b - a !== 5) return false;
+  const [c1, c2, c3, c4, c5, c6] = string.byte(s, a, b);
+  return c1 === 91 && c2 === 68 && c3 === 79 && c4 === 78 && c5 === 69 && c6 === 93;
 }
 
-class Reader implements UsageReader {
+/** Undefined, or a count at least as large as the one kept (streamed counts are cumulative). */
+function larger(kept: number | undefined, seen: number | undefined): number | undefined {
+  if (seen === undefined) return kept;
+  return kept === undefined || seen > kept ? seen : kept;
+}
+
+class Reader implements UsageReader, SseSink, NdjsonSink {
   framing: BodyFraming = "none";
   events = 0;
   data_events = 0;
@@ -234,7 +246,7 @@ class Reader implements UsageReader {
   /** First bytes held while they cannot tell the framing yet (at most a few bytes). */
   private sniffed = "";
   private dialect: Dialect = "unknown";
-  private textKeys: string[] = [];
+  private textKeys: Needle[] = [];
   private usage: Usage = {};
   private reported = false;
   private finishReason: string | undefined = undefined;
@@ -246,13 +258,9 @@ class Reader implements UsageReader {
 
   private sse: SseReader | undefined = undefined;
   private ndjson: NdjsonReader | undefined = undefined;
-  // Made on first use: creating a closure stops LuaJIT's compiler, and a plain JSON body
-  // (the common small answer) never needs them.
-  private sseHandler: SseEventHandler | undefined = undefined;
-  private lineHandler: NdjsonLineHandler | undefined = undefined;
 
   /** The JSON body (up to maxJsonBytes), then its last JSON_WINDOW_BYTES or more. */
-  private readonly json = new Pieces();
+  private readonly json = new Rope();
   private jsonWindowed = false;
 
   constructor(opts: UsageReaderOptions) {
@@ -262,24 +270,6 @@ class Reader implements UsageReader {
     if (this.override === "openai" || this.override === "anthropic" || this.override === "ollama") {
       this.setDialect(this.override);
     }
-  }
-
-  private onSse(): SseEventHandler {
-    let handler = this.sseHandler;
-    if (handler === undefined) {
-      handler = (data, name) => this.sseEvent(data, name);
-      this.sseHandler = handler;
-    }
-    return handler;
-  }
-
-  private onLine(): NdjsonLineHandler {
-    let handler = this.lineHandler;
-    if (handler === undefined) {
-      handler = (line) => this.jsonEvent(line, undefined);
-      this.lineHandler = handler;
-    }
-    return handler;
   }
 
   detect(contentType: string | undefined, firstBytes?: string, contentEncoding?: string): BodyFraming {
@@ -309,22 +299,27 @@ class Reader implements UsageReader {
       this.setFraming(framing);
       chunk = head;
     }
-    const n = chunk.length;
-    this.bytes += n;
-    const framing = this.framing;
-    if (framing === "sse") {
-      const sse = this.sse as SseReader;
-      const completed = sse.feed(chunk, this.onSse());
+    this.bytes += chunk.length;
+    // The keys every event is examined for are looked for here first: each event of the chunk
+    // then finds its answer waiting, and all take the same path through the JIT trace.
+    REASON_KEY.next(chunk, 1);
+    TOKENS_KEY.next(chunk, 1);
+    BACKSLASHES.next(chunk, 1);
+    const keys = this.textKeys;
+    if (keys.length > 0) keys[0].next(chunk, 1);
+    const sse = this.sse;
+    if (sse !== undefined) {
+      const completed = sse.read(chunk, this);
       this.bufferedBytes = sse.bufferedBytes;
       return completed;
     }
-    if (framing === "ndjson") {
-      const nd = this.ndjson as NdjsonReader;
-      const completed = nd.feed(chunk, this.onLine());
+    const nd = this.ndjson;
+    if (nd !== undefined) {
+      const completed = nd.read(chunk, this);
       this.bufferedBytes = nd.bufferedBytes;
       return completed;
     }
-    if (framing === "json") this.keepJson(chunk);
+    if (this.framing === "json") this.keepJson(chunk);
     return 0;
   }
 
@@ -358,20 +353,40 @@ class Reader implements UsageReader {
         const held = this.sniffed;
         this.sniffed = "";
         this.bytes -= held.length;
-        this.setFraming(sniffFraming(held, true) as BodyFraming);
+        this.setFraming(sniffFraming(held, true) ?? "none");
         this.feed(held);
       }
       this.finished = true;
       if (this.sse !== undefined) {
-        if (this.sse.finish(this.onSse())) this.incomplete = true;
+        if (this.sse.finish(this)) this.incomplete = true;
       } else if (this.ndjson !== undefined) {
-        this.ndjson.finish(this.onLine());
+        this.ndjson.finish(this);
       } else if (this.framing === "json") {
         this.finishJson();
       }
       this.bufferedBytes = 0;
     }
     return this.report();
+  }
+
+  /** One SSE event, its data in s[a..b]. */
+  sseEvent(s: string, a: number, b: number, name: string | undefined): void {
+    this.events += 1;
+    if (isDone(s, a, b)) {
+      this.terminated = true;
+      return;
+    }
+    if (name !== undefined) {
+      if (name === "message_stop") this.terminated = true;
+      else if (name === "error") this.error = true;
+    }
+    this.jsonEvent(s, a, b, name);
+  }
+
+  /** One NDJSON line, in s[a..b]. */
+  jsonLine(s: string, a: number, b: number): void {
+    this.events += 1;
+    this.jsonEvent(s, a, b, undefined);
   }
 
   private setFraming(framing: BodyFraming): void {
@@ -405,84 +420,123 @@ class Reader implements UsageReader {
     }
   }
 
-  private sseEvent(data: string, name: string | undefined): void {
-    this.events += 1;
-    if (data === "[DONE]") {
-      this.terminated = true;
-      return;
-    }
-    if (name !== undefined) {
-      if (name === "message_stop") this.terminated = true;
-      else if (name === "error") this.error = true;
-    }
-    this.jsonEvent(data, name);
-  }
-
-  /** One JSON event: an SSE event's data or an NDJSON line. */
-  private jsonEvent(data: string, name: string | undefined): void {
-    if (this.framing === "ndjson") this.events += 1;
+  /**
+   * One JSON event (an SSE event's data or an NDJSON line) in s[a..b]. Most events carry only
+   * text: they are read where they lie, without a copy or a decode. Only an event that may end
+   * the stream, or whose usage is not a flat object of counts, is decoded.
+   */
+  private jsonEvent(s: string, a: number, b: number, name: string | undefined): void {
     if (this.dialect === "unknown") {
       // The first JSON event tells the dialect; it is decoded whole once.
-      const [obj] = cjson.decode(data);
-      const d = dialectOf(obj, name);
-      if (d !== "unknown") this.setDialect(d);
-      this.applyObject(obj);
-      this.addText(contentChars(obj));
+      this.decodeEvent(s, a, b, name);
       return;
     }
-    if (this.mayEnd(data)) {
-      if (this.decodeEvent(data)) return;
-    } else if (hasNonNullKey(data, '_tokens"')) {
+    if (this.mayEnd(s, a, b)) {
+      if (this.decodeEvent(s, a, b, undefined)) return;
+    } else if (hasNonNullKeyIn(s, a, b, TOKENS_KEY)) {
       // Usage alone (vLLM continuous_usage_stats puts it in every chunk, Anthropic in
-      // message_start): decode just the usage object, not the whole event.
-      const usageText = lastObjectOfKey(data, "usage");
-      const [u] = usageText === undefined ? [undefined] : cjson.decode(usageText);
-      if (u !== undefined && mergeUsage(this.usage, { usage: u })) this.reported = true;
-      else if (this.decodeEvent(data)) return;
+      // message_start): its counts are read in place, or the event is decoded when they are
+      // not plain integers.
+      if (!this.readCounts(s, a, b) && this.decodeEvent(s, a, b, undefined)) return;
     }
     // Anthropic text only travels in content_block_delta events.
     if (this.dialect === "anthropic" && name !== undefined && name !== "content_block_delta") return;
     const keys = this.textKeys;
     if (keys.length === 0) return;
-    let chars = sumStringValues(data, keys[0]);
+    let chars = sumStringValuesIn(s, a, b, keys[0], BACKSLASHES);
     if (chars <= 0) {
       for (let i = 1; i < keys.length; i++) {
-        const more = sumStringValues(data, keys[i]);
+        const more = sumStringValuesIn(s, a, b, keys[i], BACKSLASHES);
         if (more > 0) chars = (chars > 0 ? chars : 0) + more;
       }
     }
     this.addText(chars);
   }
 
-  /** Decodes a whole event and applies it; false when it is not JSON. */
-  private decodeEvent(data: string): boolean {
-    const [obj] = cjson.decode(data);
+  /** Decodes the event in s[a..b] and applies it; false when it is not JSON. */
+  private decodeEvent(s: string, a: number, b: number, name: string | undefined): boolean {
+    const [obj] = cjson.decode(a === 1 && b === s.length ? s : string.sub(s, a, b));
     if (obj === undefined) return false;
+    if (this.dialect === "unknown") {
+      const d = dialectOf(obj, name);
+      if (d !== "unknown") this.setDialect(d);
+    }
     this.applyObject(obj);
     this.addText(contentChars(obj));
     return true;
   }
 
   /**
-   * Cheap test, no false negatives: may this event carry a finish reason, the end of the stream,
-   * an error, or usage in a form other than a `usage` object (Ollama's counts)?
+   * The usage counts of s[a..b] read in place: every `"<kind>_tokens": N` key of the OpenAI and
+   * Anthropic usage shapes (nested details such as cached_tokens are other keys and ignored).
+   * False when a count is not a plain integer (then the caller decodes the event).
    */
-  private mayEnd(data: string): boolean {
-    if (hasNonNullKey(data, '_reason"')) return true;
+  private readCounts(s: string, a: number, b: number): boolean {
+    let prompt: number | undefined;
+    let completion: number | undefined;
+    let total: number | undefined;
+    let input: number | undefined;
+    let output: number | undefined;
+    let cacheCreation: number | undefined;
+    let cacheRead: number | undefined;
+    const key = TOKENS_KEY;
+    let from = a;
+    for (;;) {
+      const p = key.next(s, from);
+      if (p > b) break;
+      const pe = p + key.length - 1;
+      from = pe + 1;
+      const v = valueAfterKey(s, pe);
+      if (v === undefined || string.byte(s, v) === 110 /* null */) continue;
+      const n = integerAt(s, v);
+      if (keyEndsWith(s, p, "completion")) completion = n;
+      else if (keyEndsWith(s, p, "prompt")) prompt = n;
+      else if (keyEndsWith(s, p, "total")) total = n;
+      else if (keyEndsWith(s, p, "output")) output = n;
+      else if (keyEndsWith(s, p, "input")) input = n;
+      else if (keyEndsWith(s, p, "cache_creation_input")) cacheCreation = n;
+      else if (keyEndsWith(s, p, "cache_read_input")) cacheRead = n;
+      else continue;
+      if (n === undefined) return false;
+    }
+    // The same reading as usage.usageFromObject: Anthropic's cached prompt tokens are prompt tokens.
+    if (prompt === undefined && input !== undefined) prompt = input + (cacheCreation ?? 0) + (cacheRead ?? 0);
+    if (completion === undefined) completion = output;
+    if (prompt === undefined && completion === undefined && total === undefined) return true;
+    const u = this.usage;
+    u.prompt_tokens = larger(u.prompt_tokens, prompt);
+    u.completion_tokens = larger(u.completion_tokens, completion);
+    u.total_tokens = larger(u.total_tokens, total);
+    this.reported = true;
+    return true;
+  }
+
+  /**
+   * Cheap test, no false negatives: may the event in s[a..b] carry a finish reason, the end of
+   * the stream, an error, or usage in a form other than a `usage` object (Ollama's counts)?
+   */
+  private mayEnd(s: string, a: number, b: number): boolean {
+    if (hasNonNullKeyIn(s, a, b, REASON_KEY)) return true;
     // Error events ({"error": ...}, vLLM's {"object": "error", ...}) say so in their first key.
-    if (string.byte(data, 3) === 101 /* e */ || string.byte(data, 3) === 111 /* o */ || string.byte(data, 1) !== 123 /* { */) {
-      if (string.find(data, "^%s*{%s*\"error\"")[0] !== undefined) return true;
-      if (string.find(data, "^%s*{%s*\"object\"%s*:%s*\"error\"")[0] !== undefined) return true;
+    const [c1, , c3] = string.byte(s, a, a + 2);
+    if (c3 === 101 /* e */ || c3 === 111 /* o */ || c1 !== 123 /* { */) {
+      const [err] = string.find(s, "^%s*{%s*\"error\"", a);
+      if (err !== undefined) return true;
+      const [obj] = string.find(s, "^%s*{%s*\"object\"%s*:%s*\"error\"", a);
+      if (obj !== undefined) return true;
     }
     if (this.framing === "ndjson") {
-      if (hasNonNullKey(data, '_count"')) return true;
-      if (hasTrueKey(data, "done")) return true;
+      if (hasNonNullKeyIn(s, a, b, COUNT_KEY)) return true;
+      if (hasTrueKeyIn(s, a, b, DONE_KEY)) return true;
     } else if (this.dialect !== "openai") {
       // Terminators in JSON: Anthropic message_stop without an event: line, Responses API ends.
-      if (string.find(data, 'message_stop"', 1, true)[0] !== undefined) return true;
-      if (this.dialect === "responses" && (string.find(data, '"response.completed"', 1, true)[0] !== undefined
-        || string.find(data, '"response.incomplete"', 1, true)[0] !== undefined
-        || string.find(data, '"response.failed"', 1, true)[0] !== undefined)) return true;
+      if (MESSAGE_STOP_KEY.next(s, a) <= b) return true;
+      if (this.dialect === "responses") {
+        const data = string.sub(s, a, b);
+        if (string.find(data, '"response.completed"', 1, true)[0] !== undefined
+          || string.find(data, '"response.incomplete"', 1, true)[0] !== undefined
+          || string.find(data, '"response.failed"', 1, true)[0] !== undefined) return true;
+      }
     }
     return false;
   }
@@ -525,8 +579,8 @@ class Reader implements UsageReader {
       }
       this.setFraming("ndjson");
       const nd = this.ndjson as NdjsonReader;
-      nd.feed(body, this.onLine());
-      nd.finish(this.onLine());
+      nd.read(body, this);
+      nd.finish(this);
       return;
     }
     this.readJsonWindow(body);
@@ -558,6 +612,6 @@ class Reader implements UsageReader {
 /** A new reader for one response body. */
 export function newUsageReader(opts?: UsageReaderOptions | FormatOverride): UsageReader {
   if (opts === undefined) return new Reader({});
-  if (type(opts) === "string") return new Reader({ format: opts as FormatOverride });
-  return new Reader(opts as UsageReaderOptions);
+  if (typeof opts === "string") return new Reader({ format: opts });
+  return new Reader(opts);
 }

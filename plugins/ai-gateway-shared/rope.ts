@@ -1,5 +1,5 @@
 /**
- * A string built from pieces, for the bytes a reader carries from one chunk to the next.
+ * A rope: a string built from pieces, for the bytes a reader carries from one chunk to the next.
  *
  * Appending `a .. b` chunk after chunk copies the whole string each time (quadratic when a
  * large event arrives in small chunks); keeping every chunk in a list costs a table slot per
@@ -11,7 +11,7 @@
 /** Small pieces gathered in a list before they are joined and go on the stack. */
 const SMALL_PIECES = 64;
 
-export class Pieces {
+export class Rope {
   /** Total bytes held. */
   bytes = 0;
   /** The latest pieces, in order (a table slot each: cheaper than joining for tiny chunks). */
@@ -89,7 +89,7 @@ export class Pieces {
   }
 }
 
-/** A new, empty string builder (for Lua callers: `pieces.newPieces()`). */
-export function newPieces(): Pieces {
-  return new Pieces();
+/** A new, empty string builder (for Lua callers: `rope.newRope()`). */
+export function newRope(): Rope {
+  return new Rope();
 }

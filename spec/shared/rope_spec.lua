@@ -1,8 +1,8 @@
-local pieces = require("kong.plugins.ai-gateway-shared.pieces")
+local rope = require("kong.plugins.ai-gateway-shared.rope")
 local chunking = require("chunking")
 
-describe("pieces", function()
-  local make = pieces.newPieces
+describe("rope", function()
+  local make = rope.newRope
 
   it("gives back exactly what was pushed, in order, whatever the piece sizes", function()
     local s = ""
