@@ -143,19 +143,22 @@ local function request_host_port()
   return host, port or tonumber(ngx.var.server_port)
 end
 
-local function route_request()
+-- the request headers read here are the ones request_header reads later
+local function route_request(ctx)
   local var = ngx.var
   local uri = var.request_uri or "/"
   local q = find(uri, "?", 2, true)
   local raw_path = q and sub(uri, 1, q - 1) or uri
   local path = state.router.normalize(raw_path)
   local host, port = request_host_port()
+  local headers = ngx.req.get_headers(100)
+  ctx.cached_request_headers = headers
   local match = state.router:select({
     method = ngx.req.get_method(),
     path = path,
     host = host,
     port = port,
-    headers = ngx.req.get_headers(100),
+    headers = headers,
   })
   return match, path
 end
@@ -377,7 +380,7 @@ function _M.access()
   ctx.KONG_ACCESS_START = now_ms()
   ctx.KONG_PHASE = "access"
 
-  local match = route_request()
+  local match = route_request(ctx)
   if not match then
     ctx.KONG_ACCESS_ENDED_AT = now_ms()
     ctx.KONG_RESPONSE_LATENCY = ctx.KONG_ACCESS_ENDED_AT - ctx.KONG_PROCESSING_START
