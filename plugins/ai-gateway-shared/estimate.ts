@@ -16,7 +16,7 @@
  */
 import * as cjson from "cjson.safe";
 import { utf8Length } from "./utf8";
-import { asObject, JsonObject } from "./usage";
+import { asArray, asObject, type JsonObject } from "./json";
 
 export const CHARS_PER_TOKEN = 4;
 export const TOKENS_PER_MESSAGE = 4;
@@ -34,17 +34,17 @@ export function estimateCompletionTokens(contentChars: number): number {
 
 /** Characters of text in a message `content`: a string, or a list of parts with `text`. */
 function contentTextChars(content: unknown): number {
-  if (type(content) === "string") return utf8Length(content as string);
-  const parts = asObject(content) as unknown as unknown[] | undefined;
+  if (typeof content === "string") return utf8Length(content);
+  const parts = asArray(content);
   if (parts === undefined) return 0;
   let n = 0;
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i];
-    if (type(part) === "string") n += utf8Length(part as string);
+    if (typeof part === "string") n += utf8Length(part);
     else {
       const p = asObject(part);
       if (p !== undefined) {
-        if (type(p.text) === "string") n += utf8Length(p.text as string);
+        if (typeof p.text === "string") n += utf8Length(p.text);
         // Anthropic tool results carry text in nested content.
         if (p.content !== undefined) n += contentTextChars(p.content);
       }
@@ -64,7 +64,7 @@ export interface PromptText {
 export function promptText(body: JsonObject): PromptText {
   let chars = 0;
   let messages = 0;
-  const list = asObject(body.messages) as unknown as unknown[] | undefined;
+  const list = asArray(body.messages);
   if (list !== undefined) {
     for (let i = 0; i < list.length; i++) {
       const m = asObject(list[i]);
@@ -77,13 +77,13 @@ export function promptText(body: JsonObject): PromptText {
   chars += contentTextChars(body.prompt); // completions, Ollama generate
   chars += contentTextChars(body.instructions); // Responses API
   const input = body.input; // embeddings, Responses API
-  if (type(input) === "string") chars += utf8Length(input as string);
+  if (typeof input === "string") chars += utf8Length(input);
   else {
-    const items = asObject(input) as unknown as unknown[] | undefined;
+    const items = asArray(input);
     if (items !== undefined) {
       for (let i = 0; i < items.length; i++) {
         const item = items[i];
-        if (type(item) === "string") chars += utf8Length(item as string);
+        if (typeof item === "string") chars += utf8Length(item);
         else {
           const it = asObject(item);
           if (it !== undefined) {

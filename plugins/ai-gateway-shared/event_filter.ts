@@ -14,7 +14,7 @@
  * LF belongs to it, so an event is always removed with its whole line ending.
  */
 import * as cjson from "cjson.safe";
-import { asObject } from "./usage";
+import { asObject } from "./json";
 import { Rope } from "./rope";
 
 /** Given one complete event (its raw bytes, blank line included), the bytes to send instead; undefined keeps it. */

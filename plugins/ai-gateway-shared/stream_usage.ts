@@ -23,8 +23,9 @@ import * as cjson from "cjson.safe";
 import { newSseReader, type SseReader, type SseSink } from "./sse";
 import { Rope } from "./rope";
 import { newNdjsonReader, type NdjsonReader, type NdjsonSink } from "./ndjson";
+import { asObject } from "./json";
 import {
-  type Usage, asObject, mergeUsage, usageTotal, extractFinishReason, isTerminal, isError, contentChars, normalizeFinishReason,
+  type Usage, mergeUsage, usageTotal, extractFinishReason, isTerminal, isError, contentChars, normalizeFinishReason,
 } from "./usage";
 import { Needle } from "./needle";
 import {

@@ -27,7 +27,7 @@ export interface Tokens {
   source: TokenSource;
 }
 
-export interface TokenFacts {
+export interface TokenInputs {
   /** The response came from the gateway (a plugin's exit), not the upstream. */
   exited: boolean;
   /** The response is a WebSocket tunnel (status 101). */
@@ -59,12 +59,12 @@ function known(value: number | undefined): value is number {
   return value !== undefined && value >= 0;
 }
 
-function promptEstimateOf(f: TokenFacts): number {
+function promptEstimateOf(f: TokenInputs): number {
   const p = f.promptEstimate;
   return typeof p === "function" ? p() : p;
 }
 
-export function tokensOf(f: TokenFacts): Tokens {
+export function tokensOf(f: TokenInputs): Tokens {
   if (f.exited) return { prompt: 0, completion: 0, total: 0, estimated: false, source: "not_proxied" };
   if (f.websocket === true) return { prompt: 0, completion: 0, total: 0, estimated: false, source: "websocket" };
   const report = f.report;

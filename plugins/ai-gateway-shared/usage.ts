@@ -15,30 +15,13 @@
  * Counts in a stream are cumulative, so an accumulator keeps the largest value seen per field
  * (for a well-formed stream: the last one), never the sum.
  */
+import { asArray, asCount, asObject, asString, type JsonObject } from "./json";
 import { utf8Length } from "./utf8";
 
 export interface Usage {
   prompt_tokens?: number;
   completion_tokens?: number;
   total_tokens?: number;
-}
-
-/** A decoded JSON object (cjson tables; JSON null is cjson.null, a non-table). */
-export type JsonObject = { [key: string]: unknown };
-
-export function asObject(v: unknown): JsonObject | undefined {
-  return type(v) === "table" ? (v as JsonObject) : undefined;
-}
-
-function asCount(v: unknown): number | undefined {
-  // A count is a finite, non-negative number; strings, null (cjson.null), NaN are ignored.
-  if (type(v) !== "number") return undefined;
-  const n = v as number;
-  return n >= 0 && n < math.huge ? n : undefined;
-}
-
-function asString(v: unknown): string | undefined {
-  return type(v) === "string" ? (v as string) : undefined;
 }
 
 /** Reads a `usage` object of the OpenAI or Anthropic shape. */
@@ -125,9 +108,8 @@ export function usageTotal(u: Usage): number | undefined {
 export function extractFinishReason(obj: unknown): string | undefined {
   const o = asObject(obj);
   if (o === undefined) return undefined;
-  const choices = asObject(o.choices);
-  if (choices !== undefined) {
-    const list = choices as unknown as unknown[];
+  const list = asArray(o.choices);
+  if (list !== undefined) {
     let found: string | undefined;
     for (let i = 0; i < list.length; i++) {
       const c = asObject(list[i]);
@@ -188,11 +170,11 @@ export function isError(obj: unknown): boolean {
 }
 
 function textChars(v: unknown): number {
-  return type(v) === "string" ? utf8Length(v as string) : 0;
+  return typeof v === "string" ? utf8Length(v) : 0;
 }
 
 function toolCallsChars(v: unknown): number {
-  const calls = asObject(v) as unknown as unknown[] | undefined;
+  const calls = asArray(v);
   if (calls === undefined) return 0;
   let n = 0;
   for (let i = 0; i < calls.length; i++) {
@@ -217,7 +199,7 @@ export function contentChars(obj: unknown): number {
   const o = asObject(obj);
   if (o === undefined) return 0;
   let n = 0;
-  const choices = asObject(o.choices) as unknown as unknown[] | undefined;
+  const choices = asArray(o.choices);
   if (choices !== undefined) {
     for (let i = 0; i < choices.length; i++) {
       const c = asObject(choices[i]);
@@ -231,10 +213,10 @@ export function contentChars(obj: unknown): number {
     return n;
   }
   const delta = o.delta;
-  if (type(delta) === "string") return textChars(delta); // Responses API *.delta events
+  if (typeof delta === "string") return textChars(delta); // Responses API *.delta events
   const d = asObject(delta);
   if (d !== undefined) return textChars(d.text) + textChars(d.partial_json) + textChars(d.thinking);
-  const content = asObject(o.content) as unknown as unknown[] | undefined;
+  const content = asArray(o.content);
   if (content !== undefined) {
     for (let i = 0; i < content.length; i++) {
       const block = asObject(content[i]);

@@ -5,8 +5,8 @@
  */
 import * as cjson from "cjson.safe";
 import { requestViolation, type Violation } from "./guard";
+import { asObject, type JsonObject } from "../ai-gateway-shared/json";
 
-type JsonObject = { [key: string]: unknown };
 
 /** A JSON decoder with cjson.safe's contract: [value] or [undefined, error]. */
 export type JsonDecoder = (this: void, raw: string) => LuaMultiReturn<[unknown, string | undefined]>;
@@ -79,8 +79,9 @@ export function decodeJsonObject(raw: string, decode: JsonDecoder = cjson.decode
     return $multi(undefined, requestViolation("invalid_json", "request body is not JSON: expected a JSON object"));
   }
   // cjson decodes [] and {} alike: the text tells an object from an array.
-  if (first !== "{" || type(value) !== "table") {
+  const object = asObject(value);
+  if (first !== "{" || object === undefined) {
     return $multi(undefined, requestViolation("invalid_request_body", "request body must be a JSON object"));
   }
-  return $multi(value as JsonObject, undefined);
+  return $multi(object, undefined);
 }

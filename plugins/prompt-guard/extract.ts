@@ -12,6 +12,7 @@
  * Pure: no kong, no ngx.
  */
 import * as cjson from "cjson.safe";
+import { asArray, asObject, type JsonObject } from "../ai-gateway-shared/json";
 
 export type MatchScope = "last_user" | "all_user" | "all";
 
@@ -39,7 +40,6 @@ export interface Extraction {
   problem?: ExtractProblem;
 }
 
-type JsonObject = { [key: string]: unknown };
 
 /** Part and block types whose `text` must be a string (a part of another type may lack it). */
 const TEXT_PART_TYPES: { [type: string]: boolean } = { text: true, input_text: true, output_text: true };
@@ -48,25 +48,6 @@ function isAbsent(v: unknown): boolean {
   return v === undefined || v === cjson.null;
 }
 
-function asObject(v: unknown): JsonObject | undefined {
-  return type(v) === "table" ? (v as JsonObject) : undefined;
-}
-
-/**
- * The value as an array when it is a JSON array. cjson decodes `[]` and `{}` alike (an empty
- * table), so an empty object passes as an empty array; an object with members does not.
- */
-export function asArray(v: unknown): unknown[] | undefined {
-  if (type(v) !== "table") return undefined;
-  const arr = v as unknown[];
-  const n = arr.length;
-  let count = 0;
-  for (const [key] of pairs(v as LuaTable<AnyNotNil, unknown>)) {
-    if (type(key) !== "number") return undefined;
-    count += 1;
-  }
-  return count === n ? arr : undefined;
-}
 
 function problem(reason: ExtractProblemReason, message: string): ExtractProblem {
   return { reason, message };

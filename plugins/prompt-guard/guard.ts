@@ -9,6 +9,7 @@
 import { extractPrompts, type ExtractProblemReason, type MatchScope, type PromptText } from "./extract";
 import { checkMessageCount, checkPromptLength, type LimitReason, type LimitViolation } from "./limits";
 import { isAscii, isValidUtf8, matchPrompts, ruleSetFor, type MatchOutcome, type RuleConfig } from "./matcher";
+import type { JsonObject } from "../ai-gateway-shared/json";
 
 export type PatternReason = "deny_pattern" | "allow_pattern_missing" | "pattern_error";
 export type BodyReason = "body_too_large" | "body_unreadable" | "invalid_json";
@@ -48,7 +49,6 @@ export interface Verdict {
   items: PromptText[];
 }
 
-type JsonObject = { [key: string]: unknown };
 
 /** A violation that is not about a pattern: status 400, code = reason. */
 export function requestViolation(reason: Exclude<Reason, PatternReason>, message: string, status = 400): Violation {

@@ -54,7 +54,7 @@ export type MatchOutcome =
 export const BASE_OPTIONS = "joU";
 
 function isList<T>(value: readonly T[] | null | undefined): value is readonly T[] {
-  return type(value) === "table";
+  return typeof value === "object";
 }
 
 function addPlain(rules: Rule[], patterns: readonly string[] | null | undefined, field: string): void {

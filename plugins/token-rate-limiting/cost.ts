@@ -1,4 +1,8 @@
-// Which tokens a request costs, and what the access phase reserves for it.
+// What a request costs against the limits: what access reserves for it (an upper bound when
+// reserve_max_tokens is on), and what it is finally counted at from the tokens the upstream
+// reported (or the shared estimate), weighted per tokens_count.
+
+import { tokensOf, type TokenInputs, type Tokens } from "../ai-gateway-shared/tokens";
 
 export type TokensCount = "total" | "prompt" | "completion" | "cost";
 
@@ -37,9 +41,20 @@ export function completionReservation(maxTokens: number | undefined, cap: number
   return Math.min(Math.floor(maxTokens), cap);
 }
 
-/** Units reserved in access: the worst case, prompt estimate plus the reservable completion. */
-export function reservationOf(conf: CostConfig, promptEstimate: number, maxTokens: number | undefined, cap: number): number {
-  return costOf(conf, promptEstimate, completionReservation(maxTokens, cap));
+/**
+ * Prompt tokens a request can cost at most, as far as its bytes tell: every token of a byte-level
+ * tokenizer covers at least one byte of the text, and every message's JSON framing in the body
+ * (`{"role":"user","content":""}`, 27 bytes and more) is longer than the chat template's tokens
+ * for it. `overhead` covers what a template adds once (a default system prompt, headers) and what
+ * the body does not show (an image given by URL, tool definitions expanded by the template).
+ */
+export function promptBound(bodyBytes: number, overhead: number): number {
+  return Math.max(0, bodyBytes) + Math.max(0, overhead);
+}
+
+/** Units reserved in access: the worst case, the prompt bound plus the reservable completion. */
+export function reservationOf(conf: CostConfig, promptTokens: number, maxTokens: number | undefined, cap: number): number {
+  return costOf(conf, promptTokens, completionReservation(maxTokens, cap));
 }
 
 /**
@@ -48,4 +63,26 @@ export function reservationOf(conf: CostConfig, promptEstimate: number, maxToken
  */
 export function settlementDelta(realCost: number, reserved: number): number {
   return realCost - reserved;
+}
+
+export interface Counted extends Tokens {
+  /** Units charged against the limits (per tokens_count). */
+  cost: number;
+}
+
+/**
+ * What a finished request costs: the tokens the shared rule counts (the upstream's own usage
+ * when it reported it, else the documented estimate; zero for responses that generated
+ * nothing), weighted per tokens_count.
+ */
+export function countTokens(conf: CostConfig, inputs: TokenInputs): Counted {
+  const t = tokensOf(inputs);
+  return {
+    prompt: t.prompt,
+    completion: t.completion,
+    total: t.total,
+    cost: costOf(conf, t.prompt, t.completion),
+    estimated: t.estimated,
+    source: t.source,
+  };
 }

@@ -5,40 +5,317 @@
 // request-size-limiting (951) so oversized bodies are refused before this plugin reads them,
 // and right after Kong's rate-limiting (910), so request limits refuse before token budgets
 // are reserved; before ai-prompt-guard (771) and ai-proxy (770).
+//
+// access reserves and admits; header_filter and body_filter read the response as it passes
+// (and remove the usage chunk the plugin asked for); log settles the counters with what the
+// response really cost.
 
-import * as limiter from "./limiter";
+import { guarded } from "../ai-gateway-shared/guarded";
+import { errorBody, errorStyleFor } from "../ai-gateway-shared/openai_error";
+import { decodeRequestJson } from "../ai-gateway-shared/request_json";
+import { openResponseReader, type ResponseReader } from "../ai-gateway-shared/response_reader";
+import { responseHeader } from "../ai-gateway-shared/response_header";
+import type { UsageReport } from "../ai-gateway-shared/stream_usage";
+import { COUNTED_TOKENS_KEY } from "../ai-gateway-shared/tokens";
+import { admit, rateLimitHeaders, type Admission } from "./admission";
+import { countTokens, promptBound, reservationOf, settlementDelta, type Counted } from "./cost";
+import { hasModelLimits, identifierOf, limitsFor, type IdentitySources, type Limit } from "./limits";
+import { newMeter, planFor, type Meter } from "./meter";
+import { policies } from "./policies/init";
+import { logStoreFailure, onStoreFailure } from "./policies/failures";
+import { bodyWithUsage, decodeBody, describeRequest, requestFormat, shouldInjectUsage, type LlmRequest } from "./request";
+import { adjustments, counterWindows, remainingTokens, type CounterWindow } from "./windows";
 
 type Config = ConfigOf<typeof import("./schema")>;
+
+const PLUGIN_NAME = "token-rate-limiting";
+/** The key under which the log serializer carries what this plugin counted. */
+const SERIALIZE_KEY = "token_rate_limiting";
+/** Request bodies are read up to this size (Kong writes bodies over 8 KiB to a file). */
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+interface RequestState {
+  req: LlmRequest;
+  windows: CounterWindow[];
+  reserved: number;
+  admission?: Admission;
+  headers?: Record<string, string>;
+  rejected: boolean;
+  storeError: boolean;
+  injected: boolean;
+  meter?: Meter;
+  /** The response's shared reader, when this plugin feeds it. */
+  fed?: ResponseReader;
+  exited: boolean;
+  settled: boolean;
+}
+
+declare global {
+  interface KongPluginCtx {
+    token_rate_limiting?: RequestState;
+  }
+}
+
+// kong.client.get_consumer_groups exists only where Kong has consumer groups (Enterprise).
+function consumerGroups(): string[] | undefined {
+  const getGroups = kong.client.get_consumer_groups;
+  if (getGroups === undefined) return undefined;
+  const groups = getGroups();
+  if (groups === undefined) return undefined;
+  const names: string[] = [];
+  for (const g of groups) {
+    const name = g.name ?? g.id;
+    if (name !== undefined) names.push(name);
+  }
+  return names;
+}
+
+const identity: IdentitySources = {
+  consumerId: () => kong.client.get_consumer()?.id,
+  credentialId: () => kong.client.get_credential()?.id,
+  consumerGroups,
+  forwardedIp: () => kong.client.get_forwarded_ip(),
+  header: (name) => kong.request.get_header(name),
+  path: () => kong.request.get_path(),
+  serviceId: () => kong.router.get_service()?.id,
+  routeId: () => kong.router.get_route()?.id,
+};
+
+// The plugin-wide limits of each config, computed once: without model_limits they are every
+// request's limits. Weak keys: a config replaced by a reload is collected with its entry.
+const wideLimits = setmetatable(new LuaTable<object, Limit[]>(), { __mode: "k" });
+
+/** limitsFor, shared across requests when no model limit can add to it (read-only). */
+function limitsOf(conf: Config, model: string | undefined): Limit[] {
+  if (hasModelLimits(conf)) return limitsFor(conf, model);
+  let limits = wideLimits.get(conf);
+  if (limits === undefined) {
+    limits = limitsFor(conf, undefined);
+    wideLimits.set(conf, limits);
+  }
+  return limits;
+}
+
+function errorStyle() {
+  return errorStyleFor(kong.request.get_path(), kong.request.get_header("anthropic-version"));
+}
+
+function headerFilter(this: void, conf: Config): void {
+  const st = kong.ctx.plugin.token_rate_limiting;
+  if (st === undefined || st.rejected) return;
+  // Straight to ngx.header: the values are plain strings made here, so the PDK's checks of
+  // every name and value on every response would find nothing.
+  const headers = st.headers;
+  if (headers !== undefined) for (const name in headers) ngx.header[name] = headers[name];
+  if (kong.response.get_source() === "exit") {
+    st.exited = true;
+    return;
+  }
+  const contentEncoding = responseHeader("Content-Encoding");
+  const opts = { format: conf.llm_format, contentType: responseHeader("Content-Type"), contentEncoding, injected: st.injected };
+  const plan = planFor(opts);
+  // The reader sees decoded bytes when the meter decodes for it.
+  const shared = openResponseReader(PLUGIN_NAME, {
+    format: conf.llm_format,
+    contentType: opts.contentType,
+    contentEncoding: plan.decode ? undefined : contentEncoding,
+  });
+  const feeds = shared.feeder === PLUGIN_NAME;
+  const meter = newMeter(opts, shared.reader, feeds);
+  st.meter = meter;
+  if (feeds) st.fed = shared;
+  if (meter.plan.filter || meter.plan.sendDecoded) kong.response.clear_header("Content-Length");
+  if (meter.plan.sendDecoded) kong.response.clear_header("Content-Encoding");
+}
+
+function bodyFilter(this: void): void {
+  const st = kong.ctx.plugin.token_rate_limiting;
+  const meter = st?.meter;
+  if (meter === undefined) return;
+  const arg = ngx.arg;
+  const out = meter.process(arg[1] ?? "", arg[2]);
+  if (meter.plan.filter || meter.plan.sendDecoded) {
+    arg[1] = out;
+    const shared = st?.fed;
+    if (shared !== undefined) shared.removedEvents = meter.removedEvents;
+  }
+}
+
+/** After a metering error: the rest of the body passes untouched, the count becomes an estimate. */
+function stopMetering(this: void): void {
+  const st = kong.ctx.plugin.token_rate_limiting;
+  if (st === undefined) return;
+  st.meter = undefined;
+  if (st.fed !== undefined) st.fed.stopped = true;
+}
+
+interface WindowLog {
+  period: string;
+  scope: string;
+  limit: number;
+  used: number;
+  remaining: number;
+}
+
+function windowLogs(st: RequestState, cost: number): WindowLog[] {
+  const out: WindowLog[] = [];
+  if (st.admission === undefined) return out;
+  for (const w of st.admission.windows) {
+    // Usage as of admission plus what this request finally cost (not other requests since).
+    const used = st.rejected ? w.used : w.used + cost;
+    out.push({
+      period: w.limit.period,
+      scope: w.limit.model,
+      limit: w.limit.tokens,
+      used: Math.ceil(used),
+      remaining: st.rejected ? w.remaining : remainingTokens(w.limit.tokens, used),
+    });
+  }
+  return out;
+}
+
+function serialize(conf: Config, st: RequestState, counted: Counted, report: UsageReport | undefined): void {
+  const windows = windowLogs(st, counted.cost);
+  let remaining: number | undefined;
+  for (const w of windows) remaining = remaining === undefined ? w.remaining : Math.min(remaining, w.remaining);
+  kong.log.set_serialize_value(SERIALIZE_KEY, {
+    prompt: counted.prompt,
+    completion: counted.completion,
+    total: counted.total,
+    cost: counted.cost,
+    estimated: counted.estimated,
+    source: counted.source,
+    tokens_count: conf.tokens_count,
+    model: st.req.model,
+    stream: st.req.stream,
+    reserved: st.reserved,
+    injected: st.injected,
+    limited: st.rejected && !st.storeError,
+    store_error: st.storeError,
+    policy: conf.policy,
+    // Absent rather than empty: an empty Lua table would reach JSON loggers as `{}`.
+    windows: windows.length > 0 ? windows : undefined,
+    remaining,
+    format: report?.dialect,
+    finish_reason: report?.finish_reason,
+    // Why the response was not read to its end (its count is then an estimate).
+    not_read: st.meter?.stoppedReading,
+  });
+}
+
+/**
+ * Tells the lower-priority plugins what this request counted (ai-gateway-shared/tokens): the
+ * client's bytes lack the usage chunk this plugin removed, so they cannot read it themselves.
+ */
+function publish(counted: Counted): void {
+  kong.ctx.shared[COUNTED_TOKENS_KEY] = {
+    prompt: counted.prompt,
+    completion: counted.completion,
+    total: counted.total,
+    estimated: counted.estimated,
+    source: counted.source,
+  };
+}
+
+function log(this: void, conf: Config): void {
+  const st = kong.ctx.plugin.token_rate_limiting;
+  if (st === undefined || st.settled) return;
+  st.settled = true;
+  if (st.rejected) {
+    const none = countTokens(conf, { exited: true, upstreamStatus: undefined, report: undefined, promptEstimate: 0 });
+    publish(none);
+    serialize(conf, st, none, undefined);
+    return;
+  }
+  const report = st.meter?.finish();
+  const counted = countTokens(conf, {
+    exited: st.exited,
+    upstreamStatus: kong.service.response.get_status(),
+    report,
+    promptEstimate: st.req.promptEstimate,
+  });
+  publish(counted);
+  policies[conf.policy].settle(conf, adjustments(st.windows, settlementDelta(counted.cost, st.reserved)));
+  serialize(conf, st, counted, report);
+}
 
 const handler: KongPluginHandler<Config> = {
   PRIORITY: 905,
   VERSION: "0.1.0",
 
   access(conf) {
-    limiter.access(conf);
+    const [raw] = kong.request.get_raw_body(MAX_BODY_BYTES);
+    // Decoded once per request for every plugin that reads it (prompt-guard too).
+    const decoded = decodeBody(raw, decodeRequestJson);
+    const format = requestFormat(conf.llm_format, kong.request.get_path(), kong.request.get_header("anthropic-version"));
+    const req = describeRequest(decoded, raw === undefined ? 0 : raw.length, format);
+
+    const limits = limitsOf(conf, req.model);
+    if (limits.length === 0) return;
+
+    const identifier = identifierOf(conf, identity);
+    const windows = counterWindows(limits, conf.window_type, ngx.now(), { route_id: conf.route_id, service_id: conf.service_id }, identifier, ngx.md5);
+    const reserve = conf.reserve_max_tokens
+      ? reservationOf(conf, promptBound(req.bodyBytes, conf.reserve_prompt_overhead), req.maxTokens, conf.reserve_tokens_cap)
+      : 0;
+
+    const st: RequestState = { req, windows, reserved: 0, rejected: false, storeError: false, injected: false, exited: false, settled: false };
+    kong.ctx.plugin.token_rate_limiting = st;
+
+    const [values, admitted, err] = policies[conf.policy].acquire(conf, windows, reserve);
+    if (values === undefined) {
+      logStoreFailure(`token counters unavailable (policy ${conf.policy})`, err);
+      st.storeError = true;
+      if (onStoreFailure(conf.fault_tolerant) === "reject") {
+        st.rejected = true;
+        return kong.response.exit(503, errorBody(errorStyle(), 503, "Token rate limiting is temporarily unavailable"));
+      }
+    } else {
+      let admission = admit(
+        conf.window_type,
+        windows.map((w, i) => ({ limit: w.limit, pos: w.pos, current: values[i].current, previous: values[i].previous })),
+        reserve,
+      );
+      if (admission.admitted !== admitted) {
+        // Redis decided atomically; its answer wins over this node's recomputation.
+        admission = { ...admission, admitted, retryAfter: Math.max(1, admission.retryAfter) };
+      }
+      st.admission = admission;
+      st.headers = conf.hide_client_headers ? undefined : rateLimitHeaders(admission);
+      if (!admitted) {
+        st.rejected = true;
+        const style = errorStyle();
+        const body = style === "openai"
+          ? errorBody(style, conf.error_code, conf.error_message, { type: "tokens", code: "rate_limit_exceeded" })
+          : errorBody(style, conf.error_code, conf.error_message);
+        return kong.response.exit(conf.error_code, body, st.headers);
+      }
+      st.reserved = reserve;
+    }
+
+    // Ask for identity so the body can be read (and filtered) as it passes.
+    kong.service.request.set_header("Accept-Encoding", "identity");
+    if (raw !== undefined && decoded !== undefined && shouldInjectUsage(conf.inject_stream_usage, req)) {
+      const body = bodyWithUsage(raw, decoded);
+      if (body !== undefined) {
+        kong.service.request.set_raw_body(body);
+        st.injected = true;
+      }
+    }
   },
 
-  // An error in a filter or log handler would break the response or skip the logging plugins
-  // after this one (Kong calls them without pcall): the response passes on uncounted instead.
+  // An error in a filter or log step must not break the response nor skip the logging plugins
+  // after this one: the response then passes on uncounted (guarded).
   header_filter(conf) {
-    const [ok, err] = pcall(limiter.headerFilter, conf);
-    if (!ok) {
-      limiter.stopMetering();
-      kong.log.err("token metering failed: ", err);
-    }
+    guarded("token metering", headerFilter, conf, stopMetering);
   },
 
-  body_filter() {
-    const [ok, err] = pcall(limiter.bodyFilter);
-    if (!ok) {
-      limiter.stopMetering();
-      kong.log.err("token metering failed: ", err);
-    }
+  body_filter(conf) {
+    guarded("token metering", bodyFilter, conf, stopMetering);
   },
 
   log(conf) {
-    const [ok, err] = pcall(limiter.log, conf);
-    if (!ok) kong.log.err("token accounting failed: ", err);
+    guarded("token accounting", log, conf);
   },
 };
 

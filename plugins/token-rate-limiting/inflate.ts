@@ -1,13 +1,11 @@
 // Streaming gzip/deflate decoding with zlib through the LuaJIT FFI, for the rare upstream
 // that compresses although the plugin asked it for identity. Each chunk is inflated into a
-// fixed 16 KiB buffer, piece by piece, so memory stays bounded; a cap on the decoded size
-// stops a compression bomb from costing unbounded CPU.
+// fixed 16 KiB buffer, piece by piece. How much is decoded is the caller's decision (meter.ts
+// stops reading past its cap, but keeps decoding a stream the client gets decoded).
 
 import * as ffi from "ffi";
 
 const OUT_BYTES = 16 * 1024;
-/** Beyond this many decoded bytes the rest of the body is not decoded (counting falls back to the estimate). */
-export const MAX_DECODED_BYTES = 64 * 1024 * 1024;
 
 const Z_OK = 0;
 const Z_STREAM_END = 1;
@@ -150,10 +148,6 @@ class ZInflater implements Inflater {
       const produced = OUT_BYTES - strm.avail_out;
       if (produced > 0) {
         this.decodedBytes += produced;
-        if (this.decodedBytes > MAX_DECODED_BYTES) {
-          this.fail(`decoded body larger than ${MAX_DECODED_BYTES} bytes`);
-          return false;
-        }
         sink(ffi.string(this.out, produced));
       }
       if (rc === Z_STREAM_END) {

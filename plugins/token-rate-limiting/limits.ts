@@ -1,30 +1,33 @@
-// The limits that apply to one request: the plugin-wide ones, plus those of `model_limits`
-// whose model is the request's model. Each has its own counters.
+// Which budgets a request spends: the limits that apply to it (the plugin-wide ones, plus those
+// of `model_limits` for its model, each with its own counters) and whose budget it is (the
+// `limit_by` entity, falling back to the client IP when that entity is absent, as Kong's
+// rate-limiting does).
 
-import { ALL_MODELS } from "./keys";
-import { PERIODS, type Period } from "./windows";
+import { ALL_MODELS, PERIODS, type Period } from "./windows";
 
 export interface PeriodLimits {
-  second?: number | null;
-  minute?: number | null;
-  hour?: number | null;
-  day?: number | null;
-  month?: number | null;
+  readonly second?: number | null;
+  readonly minute?: number | null;
+  readonly hour?: number | null;
+  readonly day?: number | null;
+  readonly month?: number | null;
 }
 
 export interface ModelLimit extends PeriodLimits {
-  model: string;
+  readonly model: string;
 }
 
 export interface LimitsConfig extends PeriodLimits {
-  model_limits?: ModelLimit[] | null;
+  readonly model_limits?: readonly ModelLimit[] | null;
 }
 
-export interface LimitSpec {
+/** One limit a request is counted against. */
+export interface Limit {
   /** ALL_MODELS for the plugin-wide limits, else the model name. */
   model: string;
   period: Period;
-  limit: number;
+  /** Tokens allowed per period. */
+  tokens: number;
 }
 
 // A limit is set when it is a number: an unset field may reach conf as nil or as ngx.null.
@@ -32,22 +35,27 @@ function isSet(value: number | null | undefined): value is number {
   return typeof value === "number";
 }
 
-function addPeriods(specs: LimitSpec[], limits: PeriodLimits, model: string): void {
+function addPeriods(limits: Limit[], periodLimits: PeriodLimits, model: string): void {
   for (const period of PERIODS) {
-    const limit = limits[period];
-    if (isSet(limit)) specs.push({ model, period, limit });
+    const limit = periodLimits[period];
+    if (isSet(limit)) limits.push({ model, period, tokens: limit });
   }
 }
 
-export function limitsFor(conf: LimitsConfig, model: string | undefined): LimitSpec[] {
-  const specs: LimitSpec[] = [];
-  addPeriods(specs, conf, ALL_MODELS);
+export function limitsFor(conf: LimitsConfig, model: string | undefined): Limit[] {
+  const limits: Limit[] = [];
+  addPeriods(limits, conf, ALL_MODELS);
   if (model !== undefined && conf.model_limits !== undefined && conf.model_limits !== null) {
     for (const entry of conf.model_limits) {
-      if (entry.model === model) addPeriods(specs, entry, model);
+      if (entry.model === model) addPeriods(limits, entry, model);
     }
   }
-  return specs;
+  return limits;
+}
+
+/** Whether any limit of the config depends on the request's model. */
+export function hasModelLimits(conf: LimitsConfig): boolean {
+  return conf.model_limits !== undefined && conf.model_limits !== null && conf.model_limits.length > 0;
 }
 
 /** Whether the config has any limit at all (the schema requires one). */
@@ -59,4 +67,71 @@ export function hasAnyLimit(conf: LimitsConfig): boolean {
     }
   }
   return false;
+}
+
+export type LimitBy = "consumer" | "credential" | "consumer_group" | "ip" | "header" | "path" | "service" | "route";
+
+export interface IdentifierConfig {
+  readonly limit_by: LimitBy;
+  readonly header_name?: string | null;
+  readonly path?: string | null;
+}
+
+/** Where the identity of a request comes from; each getter is only called when limit_by needs it. */
+export interface IdentitySources {
+  consumerId(this: void): string | undefined;
+  credentialId(this: void): string | undefined;
+  /** Consumer group names; undefined where the node has no consumer groups (Kong OSS). */
+  consumerGroups(this: void): string[] | undefined;
+  forwardedIp(this: void): string;
+  header(this: void, name: string): string | undefined;
+  path(this: void): string;
+  serviceId(this: void): string | undefined;
+  routeId(this: void): string | undefined;
+}
+
+function present(value: string | undefined | null): value is string {
+  return typeof value === "string" && value !== "";
+}
+
+/**
+ * The counter identity, prefixed by its kind so a header value can never collide with another
+ * client's IP. `consumer_group` uses the sorted group names where Kong has consumer groups
+ * (Enterprise), otherwise the consumer, like `consumer`.
+ */
+export function identifierOf(conf: IdentifierConfig, from: IdentitySources): string {
+  const by = conf.limit_by;
+  let id: string | undefined;
+  if (by === "consumer") {
+    id = from.consumerId() ?? from.credentialId();
+    if (present(id)) return `consumer:${id}`;
+  } else if (by === "credential") {
+    id = from.credentialId();
+    if (present(id)) return `credential:${id}`;
+  } else if (by === "consumer_group") {
+    const groups = from.consumerGroups();
+    if (groups !== undefined && groups.length > 0) {
+      const names = [...groups];
+      names.sort();
+      return `group:${names.join(",")}`;
+    }
+    id = from.consumerId() ?? from.credentialId();
+    if (present(id)) return `consumer:${id}`;
+  } else if (by === "header") {
+    if (present(conf.header_name)) {
+      id = from.header(conf.header_name);
+      if (present(id)) return `header:${id}`;
+    }
+  } else if (by === "path") {
+    // Kong's meaning: the limit applies to requests for exactly this path; others by IP.
+    id = from.path();
+    if (present(conf.path) && id === conf.path) return `path:${id}`;
+  } else if (by === "service") {
+    id = from.serviceId();
+    if (present(id)) return `service:${id}`;
+  } else if (by === "route") {
+    id = from.routeId();
+    if (present(id)) return `route:${id}`;
+  }
+  return `ip:${from.forwardedIp()}`;
 }

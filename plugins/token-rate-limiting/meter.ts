@@ -1,7 +1,7 @@
-// Reads one response on its way to the client: every chunk goes to the shared usage reader
-// (after gzip decoding when the upstream compressed anyway) and, when the plugin injected
-// include_usage, through the shared event filter that removes the usage-only chunk. Only the
-// unfinished event is ever held, so memory stays bounded whatever the response's length.
+// Reads one response on its way to the client: every chunk goes to the usage reader (decoded
+// first when the upstream compressed anyway) and, when the plugin injected include_usage,
+// through the event filter that removes the usage-only chunk. Only the unfinished event is ever
+// held, so memory stays bounded whatever the response's length.
 
 import { newInjectedUsageFilter, type EventFilter } from "../ai-gateway-shared/event_filter";
 import { framingFromHeaders, newUsageReader, type FormatOverride, type UsageReader, type UsageReport } from "../ai-gateway-shared/stream_usage";
@@ -27,6 +27,14 @@ export interface MeterPlan {
   unreadable: boolean;
 }
 
+/**
+ * Decoded bytes read at most. Past it the body is not read any more (so a compression bomb
+ * costs no more than this), the count becomes an estimate that takes every further byte for a
+ * character, and the client's bytes go on as before: compressed as they came, or, where the
+ * client gets the decoded stream, still decoded and filtered.
+ */
+export const MAX_READ_BYTES = 64 * 1024 * 1024;
+
 export function planFor(opts: MeterOptions): MeterPlan {
   const enc = opts.contentEncoding === undefined ? "" : string.lower(opts.contentEncoding);
   const compressed = enc !== "" && enc !== "identity";
@@ -45,85 +53,143 @@ export function planFor(opts: MeterOptions): MeterPlan {
 
 export interface Meter {
   readonly plan: MeterPlan;
+  readonly reader: UsageReader;
   /** One body chunk in; the bytes for the client out. */
   process(chunk: string, eof: boolean): string;
   /** The usage so far; final once the body ended (or when the request ends without its end). */
   finish(): UsageReport;
-  /** Gzip decoding failed or hit its cap: what was read is partial. */
-  readonly decodeError: string | undefined;
+  /** Why the body stopped being read before its end (zlib failed or unavailable, the cap). */
+  readonly stoppedReading: string | undefined;
+  /** Events removed from the client's stream. */
+  readonly removedEvents: number;
   /** Bytes held right now (the unfinished event in the reader and in the filter). */
   bufferedBytes(): number;
 }
 
 class ResponseMeter implements Meter {
-  decodeError: string | undefined = undefined;
-  private readonly reader: UsageReader;
+  stoppedReading: string | undefined = undefined;
+  readonly plan: MeterPlan;
   private readonly filter: EventFilter | undefined;
   private inflater: Inflater | undefined;
   private finished: UsageReport | undefined;
-  private readonly pieces: string[] = [];
+  /** Decoded bytes read so far. */
+  private readBytes = 0;
+  /** Bytes that passed unread once reading stopped (counted as characters of the estimate). */
+  private unreadBytes = 0;
+  private readonly decoded: (string | undefined)[] = [];
 
-  readonly plan: MeterPlan;
-
-  constructor(wanted: MeterPlan, opts: MeterOptions) {
+  constructor(
+    wanted: MeterPlan,
+    opts: MeterOptions,
+    readonly reader: UsageReader,
+    /** This meter feeds the reader (it may be shared with a plugin that feeds it). */
+    private readonly feeds: boolean,
+  ) {
     let plan = wanted;
     if (plan.decode) {
       const [inflater, err] = newInflater();
       if (inflater === undefined) {
         // Without zlib the compressed body passes untouched and unread (the count is an estimate).
-        this.decodeError = err;
+        this.stoppedReading = err;
         plan = { decode: false, sendDecoded: false, filter: false, unreadable: true };
       }
       this.inflater = inflater;
     }
     this.plan = plan;
-    this.reader = newUsageReader({ format: opts.format });
-    // Decoded bodies reach the reader as identity; an unreadable encoding makes it read nothing.
-    this.reader.detect(opts.contentType, undefined, plan.decode ? undefined : opts.contentEncoding);
     this.filter = plan.filter ? newInjectedUsageFilter(true) : undefined;
   }
 
+  get removedEvents(): number {
+    return this.filter === undefined ? 0 : this.filter.dropped;
+  }
+
   process(chunk: string, eof: boolean): string {
-    const readable = this.plan.decode ? this.decode(chunk) : chunk;
-    if (readable !== "") this.reader.feed(readable);
-    let out = this.plan.sendDecoded ? readable : chunk;
-    if (this.filter !== undefined) {
-      out = this.filter.feed(out);
-      if (eof) out += this.filter.finish();
+    let out = chunk;
+    if (!this.plan.decode) {
+      // The common answer: identity bytes, read as they pass.
+      if (this.feeds) this.read(chunk);
+    } else {
+      const decoded = this.decode(chunk);
+      if (this.feeds && decoded !== "") this.read(decoded);
+      if (this.plan.sendDecoded) out = decoded;
+    }
+    const filter = this.filter;
+    if (filter !== undefined) {
+      out = filter.feed(out);
+      if (eof) out += filter.finish();
     }
     if (eof) this.finish();
     return out;
   }
 
   finish(): UsageReport {
-    if (this.finished === undefined) {
-      this.finished = this.reader.finish();
+    let report = this.finished;
+    if (report === undefined) {
+      report = this.feeds ? this.reader.finish() : this.reader.report();
+      if (this.unreadBytes > 0) {
+        // Unread text cannot be measured: every unread byte counts as a character (an upper
+        // bound, so that an answer past the cap is never counted as free).
+        report = { ...report, content_chars: report.content_chars + this.unreadBytes, incomplete: true };
+      }
+      this.finished = report;
       if (this.inflater !== undefined) this.inflater.close();
     }
-    return this.finished;
+    return report;
   }
 
   bufferedBytes(): number {
     return this.reader.bufferedBytes + (this.filter === undefined ? 0 : this.filter.bufferedBytes);
   }
 
-  /** The decoded bytes of a compressed chunk ("" while zlib needs more input, or once decoding failed). */
+  private read(bytes: string): void {
+    if (this.stoppedReading !== undefined) {
+      this.unreadBytes += bytes.length;
+      return;
+    }
+    this.readBytes += bytes.length;
+    if (this.readBytes > MAX_READ_BYTES) {
+      this.stoppedReading = `body larger than ${MAX_READ_BYTES} bytes: not read further`;
+      this.unreadBytes += bytes.length;
+      return;
+    }
+    this.reader.feed(bytes);
+  }
+
+  /**
+   * The decoded bytes of a compressed chunk ("" while zlib needs more input). Once reading
+   * stopped and the client gets the compressed bytes, nothing is decoded any more.
+   */
   private decode(chunk: string): string {
     const inflater = this.inflater;
-    if (inflater === undefined || this.decodeError !== undefined) return "";
-    const pieces = this.pieces;
+    if (inflater === undefined) return "";
+    if (this.stoppedReading !== undefined && !this.plan.sendDecoded) {
+      this.unreadBytes += chunk.length;
+      return "";
+    }
+    const pieces = this.decoded;
     let n = 0;
     const ok = inflater.feed(chunk, (piece) => {
       n += 1;
       pieces[n - 1] = piece;
     });
-    if (!ok) this.decodeError = inflater.error;
-    const decoded = n === 1 ? pieces[0] : table.concat(pieces, "", 1, n);
-    for (let i = 0; i < n; i++) pieces[i] = undefined as unknown as string;
+    if (!ok && this.stoppedReading === undefined) this.stoppedReading = inflater.error;
+    const decoded = n === 1 ? (pieces[0] as string) : table.concat(pieces as string[], "", 1, n);
+    for (let i = 0; i < n; i++) pieces[i] = undefined;
     return decoded;
   }
 }
 
-export function newMeter(opts: MeterOptions): Meter {
-  return new ResponseMeter(planFor(opts), opts);
+/**
+ * A meter for one response. `reader` is the response's shared reader (response_reader.ts) and
+ * `feeds` whether this meter feeds it; without one the meter reads with a reader of its own.
+ */
+export function newMeter(opts: MeterOptions, reader?: UsageReader, feeds = true): Meter {
+  const plan = planFor(opts);
+  let r = reader;
+  if (r === undefined) {
+    r = newUsageReader({ format: opts.format });
+    // Decoded bodies reach the reader as identity; an unreadable encoding makes it read nothing.
+    r.detect(opts.contentType, undefined, plan.decode ? undefined : opts.contentEncoding);
+  }
+  return new ResponseMeter(plan, opts, r, feeds);
 }

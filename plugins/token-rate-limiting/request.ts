@@ -5,7 +5,7 @@
 import * as cjson from "cjson.safe";
 import { estimatePromptTokens, tokensForChars } from "../ai-gateway-shared/estimate";
 import { balancedAt, jsonStringChars } from "../ai-gateway-shared/json_text";
-import { asObject, type JsonObject } from "../ai-gateway-shared/usage";
+import { asObject, type JsonObject } from "../ai-gateway-shared/json";
 
 export type ApiFormat = "openai" | "anthropic" | "ollama";
 export type FormatSetting = "auto" | ApiFormat;
@@ -20,6 +20,8 @@ export interface LlmRequest {
   clientAskedUsage: boolean;
   /** The documented prompt estimate (shared estimate module). */
   promptEstimate: number;
+  /** Bytes of the request body (the reservation's prompt bound). */
+  bodyBytes: number;
   /** The body was a JSON object. */
   json: boolean;
 }
@@ -52,7 +54,7 @@ function maxTokensOf(body: JsonObject, format: ApiFormat): number | undefined {
 /** Reads a decoded request body (undefined when the body was not a JSON object). */
 export function describeRequest(body: JsonObject | undefined, rawLength: number, format: ApiFormat): LlmRequest {
   if (body === undefined) {
-    return { format, stream: false, clientAskedUsage: false, promptEstimate: tokensForChars(rawLength), json: false };
+    return { format, stream: false, clientAskedUsage: false, promptEstimate: tokensForChars(rawLength), bodyBytes: rawLength, json: false };
   }
   const options = asObject(body.stream_options);
   // Ollama's native API streams unless told not to.
@@ -64,6 +66,7 @@ export function describeRequest(body: JsonObject | undefined, rawLength: number,
     maxTokens: maxTokensOf(body, format),
     clientAskedUsage: options !== undefined && options.include_usage === true,
     promptEstimate: estimatePromptTokens(body),
+    bodyBytes: rawLength,
     json: true,
   };
 }

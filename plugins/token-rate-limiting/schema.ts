@@ -88,7 +88,15 @@ const schema = {
             reserve_max_tokens: {
               type: "boolean",
               default: false,
-              description: "Reserve the prompt estimate plus max_tokens in access and settle the real count later, so concurrent requests cannot overshoot together.",
+              description: "Reserve the most a request can cost (its body bytes plus reserve_prompt_overhead, plus max_tokens) in access and settle the real count later, so concurrent requests cannot overshoot together.",
+            },
+          },
+          {
+            reserve_prompt_overhead: {
+              type: "integer",
+              default: 64,
+              between: [0, 1e9],
+              description: "Prompt tokens reserved on top of the request body's bytes: what a chat template adds once (default system prompt, headers) and what the body does not show (images by URL).",
             },
           },
           {

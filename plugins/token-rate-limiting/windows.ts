@@ -1,6 +1,9 @@
-// Window arithmetic for token limits: where a window starts, how long it is, how much of a
-// limit is used (fixed or sliding), what remains, and when a client may retry. Pure functions
-// of the time they are given, so the boundaries can be tested without nginx.
+// The counter windows of token limits: where a window starts, how long it is, how much of a
+// limit is used (fixed or sliding), what remains, when a client may retry, and the counters one
+// request touches and their names. Pure functions of the time they are given, so the boundaries
+// can be tested without nginx.
+
+import type { Limit } from "./limits";
 
 export type Period = "second" | "minute" | "hour" | "day" | "month";
 export type WindowType = "fixed" | "sliding";
@@ -165,4 +168,127 @@ export function secondsUntilAdmitted(
   const nextLength = pos.period === "month" ? windowLength(pos.start + pos.length, "month") : pos.length;
   const intoNext = nextLength * (1 - budget / current);
   return Math.max(1, Math.ceil(toEnd + intoNext));
+}
+
+// Counter names, shared by the local dict and Redis. Like Kong's rate-limiting they are scoped
+// by the plugin instance's route and service (a global instance shares one budget across
+// routes), then identifier, model scope, period and window start.
+
+export const KEY_PREFIX = "token_rate_limiting";
+const EMPTY_UUID = "00000000-0000-0000-0000-000000000000";
+/** Model scope of the plugin-wide limits. */
+export const ALL_MODELS = "*";
+
+// Identifiers come from clients (header values, paths): long ones are hashed so a client
+// cannot make counter names arbitrarily large.
+const MAX_PART_LENGTH = 128;
+
+export interface KeyScope {
+  route_id?: string | null;
+  service_id?: string | null;
+}
+
+const ESCAPES: Record<string, string> = { "%": "%25", ":": "%3A", "{": "%7B", "}": "%7D" };
+
+/**
+ * `:` separates key parts and `{}` delimit the Redis Cluster hash tag, so they are escaped
+ * inside a part (and `%`, the escape itself).
+ */
+export function escapePart(part: string): string {
+  const [escaped] = string.gsub(part, "[%%:{}]", ESCAPES);
+  return escaped;
+}
+
+function boundedPart(part: string, hash: (this: void, s: string) => string): string {
+  if (part.length <= MAX_PART_LENGTH) return escapePart(part);
+  return `#${hash(part)}`;
+}
+
+function idOrEmpty(id: string | null | undefined): string {
+  return typeof id !== "string" || id === "" ? EMPTY_UUID : id;
+}
+
+/**
+ * `token_rate_limiting:{<route>:<service>:<identifier>}:<model or *>:<period>:<window start>`.
+ * The braces are a Redis Cluster hash tag: every counter one request touches lives in the same
+ * slot, so one script can update them all.
+ */
+export function counterKey(
+  scope: KeyScope,
+  identifier: string,
+  model: string,
+  period: Period,
+  start: number,
+  hash: (this: void, s: string) => string,
+): string {
+  return [
+    KEY_PREFIX,
+    `{${idOrEmpty(scope.route_id)}`,
+    idOrEmpty(scope.service_id),
+    `${boundedPart(identifier, hash)}}`,
+    model === ALL_MODELS ? ALL_MODELS : boundedPart(model, hash),
+    period,
+    string.format("%d", start),
+  ].join(":");
+}
+
+/**
+ * A counter one request is counted in, computed once in access and reused by settlement, so a
+ * request that races a window boundary settles into the window it was admitted in.
+ */
+export interface CounterWindow {
+  limit: Limit;
+  pos: WindowPosition;
+  /** Counter of the current window: reserved in, settled into. */
+  key: string;
+  /** Counter of the previous window, read by sliding windows only. */
+  prevKey?: string;
+  /** Weight of the previous window in the sliding estimate (0 for fixed windows). */
+  overlap: number;
+  ttl: number;
+}
+
+/** Counter values as a policy read them, before this request's reservation. */
+export interface CounterValues {
+  current: number;
+  previous: number;
+}
+
+/** One atomic adjustment of a counter that settlement makes. */
+export interface Adjustment {
+  key: string;
+  delta: number;
+  ttl: number;
+}
+
+export function counterWindows(
+  limits: Limit[],
+  windowType: WindowType,
+  now: number,
+  scope: KeyScope,
+  identifier: string,
+  hash: (this: void, s: string) => string,
+): CounterWindow[] {
+  const out: CounterWindow[] = [];
+  for (const limit of limits) {
+    const pos = windowPosition(now, limit.period);
+    const sliding = windowType === "sliding";
+    out.push({
+      limit,
+      pos,
+      key: counterKey(scope, identifier, limit.model, limit.period, pos.start, hash),
+      prevKey: sliding ? counterKey(scope, identifier, limit.model, limit.period, pos.previousStart, hash) : undefined,
+      overlap: sliding ? Math.max(0, Math.min(1, (pos.length - pos.elapsed) / pos.length)) : 0,
+      ttl: counterTtl(limit.period, windowType),
+    });
+  }
+  return out;
+}
+
+/** Settlement: the same delta into every window the request was admitted in (zero deltas skipped). */
+export function adjustments(windows: CounterWindow[], delta: number): Adjustment[] {
+  const out: Adjustment[] = [];
+  if (delta === 0) return out;
+  for (const w of windows) out.push({ key: w.key, delta, ttl: w.ttl });
+  return out;
 }

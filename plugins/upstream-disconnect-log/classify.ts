@@ -1,4 +1,4 @@
-// How a proxied response ended, decided from a small record of facts gathered in the
+// How a proxied response ended, decided from a few signs gathered in the
 // header_filter, body_filter and log phases. Pure: busted tests every branch.
 //
 // What nginx (1.22, lua-nginx-module 0.10.x, as in Kong 3.9's OpenResty) shows the log phase,
@@ -31,7 +31,7 @@ export const OUTCOMES: readonly Outcome[] = [
 /** What kong.response.get_source() says: the upstream, a plugin's exit, or nginx/Kong's own error. */
 export type ResponseSource = "service" | "exit" | "error";
 
-export interface EndFacts {
+export interface ResponseEnd {
   source: ResponseSource;
   /** A route matched (Kong's router answers 404 itself when none does). */
   routed: boolean;
@@ -85,13 +85,13 @@ export function timeoutThresholdMs(readTimeoutMs: number | undefined): number {
   return math.max(rt - 325, math.min(rt, 100));
 }
 
-function cutByUpstream(f: EndFacts, timeoutReason: string, closedReason: string): Classification {
+function cutByUpstream(f: ResponseEnd, timeoutReason: string, closedReason: string): Classification {
   if (f.silenceMs >= timeoutThresholdMs(f.readTimeoutMs)) return { outcome: "upstream_timeout", reason: timeoutReason };
   return { outcome: "upstream_abort", reason: closedReason };
 }
 
 /** nginx answered instead of the upstream: no response header came from the last try. */
-function beforeHeaders(f: EndFacts): Classification {
+function beforeHeaders(f: ResponseEnd): Classification {
   const status = f.upstreamStatus ?? f.status;
   if (status === 504) {
     return { outcome: "upstream_timeout", reason: f.upstreamConnected ? "read_timeout_before_headers" : "connect_timeout" };
@@ -101,7 +101,7 @@ function beforeHeaders(f: EndFacts): Classification {
   return { outcome: "upstream_error", reason: "bad_response" };
 }
 
-function websocket(f: EndFacts): Classification {
+function websocket(f: ResponseEnd): Classification {
   // nginx ends the tunnel the same way whichever side closed (both read events lead to
   // "upgraded done"), so a close from either side is a normal end; who sent the close frame
   // is not visible to the gateway.
@@ -110,11 +110,11 @@ function websocket(f: EndFacts): Classification {
   return cutByUpstream(f, "websocket_idle_timeout", "websocket_error");
 }
 
-function bodyless(f: EndFacts): boolean {
+function bodyless(f: ResponseEnd): boolean {
   return f.method === "HEAD" || f.status === 204 || f.status === 304 || (f.status >= 100 && f.status < 200);
 }
 
-export function classify(f: EndFacts): Classification {
+export function classify(f: ResponseEnd): Classification {
   if (!f.routed && !f.upstreamAttempted) return { outcome: "gateway_exit", reason: "no_route" };
   if (f.source === "exit") return { outcome: "gateway_exit", reason: "plugin_exit" };
   if (!f.upstreamAttempted) {

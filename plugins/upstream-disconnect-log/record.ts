@@ -1,6 +1,9 @@
 // The record this plugin writes (schema_version 1, documented in README.md), built from plain
-// values so busted can pin every field. Absent fields mean "not known for this request".
+// values so busted can pin every field, and how it is written: one error-log line with a fixed
+// prefix, and the same record under one key of the log serializer (file-log, http-log and the
+// others send it). Absent fields mean "not known for this request".
 
+import * as cjson from "cjson.safe";
 import type { Outcome } from "./classify";
 import type { Tokens } from "../ai-gateway-shared/tokens";
 
@@ -14,7 +17,7 @@ export interface NamedEntity {
   name?: string;
 }
 
-export interface WebSocketFacts {
+export interface WebSocketTraffic {
   /** "unknown": a side closed its connection (nginx does not tell which); "gateway": nginx ended an idle or failed tunnel. */
   closed_by: "unknown" | "gateway";
   /** Bytes nginx forwarded from the client to the upstream: the handshake request it sent upstream plus the client's frames. */
@@ -50,7 +53,7 @@ export interface DisconnectRecord {
   request_id?: string;
   method: string;
   path: string;
-  websocket?: WebSocketFacts;
+  websocket?: WebSocketTraffic;
 }
 
 /** Longest path kept (nginx truncates an error-log line at 2048 bytes; the record must fit whole). */
@@ -116,9 +119,9 @@ export function methodOf(requestLine: string | undefined): string | undefined {
 
 /** A route or service as {id, name}; names that are not strings (ngx.null from a declarative file) are left out. */
 export function namedEntity(entity: { id?: unknown; name?: unknown } | undefined): NamedEntity | undefined {
-  if (entity === undefined || type(entity.id) !== "string") return undefined;
-  const out: NamedEntity = { id: entity.id as string };
-  if (type(entity.name) === "string") out.name = clip(entity.name as string, MAX_TEXT_BYTES);
+  if (entity === undefined || typeof entity.id !== "string") return undefined;
+  const out: NamedEntity = { id: entity.id };
+  if (typeof entity.name === "string") out.name = clip(entity.name, MAX_TEXT_BYTES);
   return out;
 }
 
@@ -147,7 +150,7 @@ export interface RecordInput {
   requestId?: string;
   method: string;
   path: string;
-  websocket?: WebSocketFacts;
+  websocket?: WebSocketTraffic;
 }
 
 function since(startMs: number, atMs: number | undefined): number | undefined {
@@ -186,4 +189,34 @@ export function buildRecord(r: RecordInput): DisconnectRecord {
     path: r.path,
     websocket: r.websocket,
   };
+}
+
+/** Every line starts with this, then the record as JSON. */
+export const LOG_PREFIX = "[upstream-disconnect] ";
+/** The key under which kong.log.serialize() carries the record. */
+export const SERIALIZE_KEY = "upstream_disconnect";
+
+export type LogLevel = "err" | "warn" | "notice" | "info";
+
+/**
+ * Abnormal endings are always written; completed ones only with log_completed on, and then a
+ * `sampleRate` fraction of them (`draw` is uniform in [0, 1), so 1 keeps all and 0 none).
+ */
+export function shouldEmit(outcome: Outcome, logCompleted: boolean, sampleRate: number, draw: number): boolean {
+  if (outcome !== "completed") return true;
+  if (!logCompleted) return false;
+  return draw < sampleRate;
+}
+
+/** The log line's text (undefined when the record cannot be encoded, which a plain record never is). */
+export function logLine(record: DisconnectRecord): string | undefined {
+  const [json] = cjson.encode(record);
+  return json === undefined ? undefined : LOG_PREFIX + json;
+}
+
+export function emit(record: DisconnectRecord, level: LogLevel): void {
+  kong.log.set_serialize_value(SERIALIZE_KEY, record);
+  const line = logLine(record);
+  if (line === undefined) return;
+  kong.log[level](line);
 }

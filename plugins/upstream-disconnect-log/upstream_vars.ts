@@ -52,7 +52,7 @@ export interface UpstreamVars {
 }
 
 /** What the upstream side of the request looked like, from the last try (and totals over all tries). */
-export interface UpstreamFacts {
+export interface UpstreamSide {
   /** nginx tried an upstream at least once ($upstream_addr is set). */
   attempted: boolean;
   tries: number;
@@ -75,7 +75,7 @@ export interface UpstreamFacts {
   bytesSent: number;
 }
 
-export function upstreamFacts(vars: UpstreamVars): UpstreamFacts {
+export function upstreamSide(vars: UpstreamVars): UpstreamSide {
   const addrs = upstreamList(vars.addr);
   const statuses = upstreamList(vars.status);
   const received = upstreamList(vars.bytes_received);

@@ -1,13 +1,10 @@
 -- Cost, identifiers, counter keys, limits, admission, headers and the failure gate of
 -- token-rate-limiting (pure modules, transpiled from plugins/token-rate-limiting/*.ts).
 local cost = require("kong.plugins.token-rate-limiting.cost")
-local identifier = require("kong.plugins.token-rate-limiting.identifier")
-local keys = require("kong.plugins.token-rate-limiting.keys")
 local limits = require("kong.plugins.token-rate-limiting.limits")
 local admission = require("kong.plugins.token-rate-limiting.admission")
-local headers = require("kong.plugins.token-rate-limiting.headers")
 local windows = require("kong.plugins.token-rate-limiting.windows")
-local fault = require("kong.plugins.token-rate-limiting.fault")
+local failures = require("kong.plugins.token-rate-limiting.policies.failures")
 
 local T = 1709210096 -- 56 s into a minute
 
@@ -66,43 +63,43 @@ describe("token-rate-limiting identifier", function()
   end
 
   it("limits by consumer, then credential, then IP", function()
-    assert.equal("consumer:c1", identifier.identifierOf({ limit_by = "consumer" }, facts({ consumer = "c1", credential = "k1" })))
-    assert.equal("consumer:k1", identifier.identifierOf({ limit_by = "consumer" }, facts({ credential = "k1" })))
-    assert.equal("ip:10.0.0.1", identifier.identifierOf({ limit_by = "consumer" }, facts({})))
+    assert.equal("consumer:c1", limits.identifierOf({ limit_by = "consumer" }, facts({ consumer = "c1", credential = "k1" })))
+    assert.equal("consumer:k1", limits.identifierOf({ limit_by = "consumer" }, facts({ credential = "k1" })))
+    assert.equal("ip:10.0.0.1", limits.identifierOf({ limit_by = "consumer" }, facts({})))
   end)
 
   it("limits by credential, service, route or IP", function()
-    assert.equal("credential:k1", identifier.identifierOf({ limit_by = "credential" }, facts({ consumer = "c1", credential = "k1" })))
-    assert.equal("ip:10.0.0.1", identifier.identifierOf({ limit_by = "credential" }, facts({ consumer = "c1" })))
-    assert.equal("service:s1", identifier.identifierOf({ limit_by = "service" }, facts({ service = "s1" })))
-    assert.equal("route:r1", identifier.identifierOf({ limit_by = "route" }, facts({ route = "r1" })))
-    assert.equal("ip:192.0.2.7", identifier.identifierOf({ limit_by = "ip" }, facts({ ip = "192.0.2.7", consumer = "c1" })))
+    assert.equal("credential:k1", limits.identifierOf({ limit_by = "credential" }, facts({ consumer = "c1", credential = "k1" })))
+    assert.equal("ip:10.0.0.1", limits.identifierOf({ limit_by = "credential" }, facts({ consumer = "c1" })))
+    assert.equal("service:s1", limits.identifierOf({ limit_by = "service" }, facts({ service = "s1" })))
+    assert.equal("route:r1", limits.identifierOf({ limit_by = "route" }, facts({ route = "r1" })))
+    assert.equal("ip:192.0.2.7", limits.identifierOf({ limit_by = "ip" }, facts({ ip = "192.0.2.7", consumer = "c1" })))
   end)
 
   it("limits by a header, falling back to IP when it is missing or empty", function()
     local conf = { limit_by = "header", header_name = "x-team" }
-    assert.equal("header:blue", identifier.identifierOf(conf, facts({ headers = { ["x-team"] = "blue" } })))
-    assert.equal("ip:10.0.0.1", identifier.identifierOf(conf, facts({ headers = { ["x-team"] = "" } })))
-    assert.equal("ip:10.0.0.1", identifier.identifierOf(conf, facts({})))
+    assert.equal("header:blue", limits.identifierOf(conf, facts({ headers = { ["x-team"] = "blue" } })))
+    assert.equal("ip:10.0.0.1", limits.identifierOf(conf, facts({ headers = { ["x-team"] = "" } })))
+    assert.equal("ip:10.0.0.1", limits.identifierOf(conf, facts({})))
   end)
 
   it("limits by path only for the configured path, as Kong's rate-limiting", function()
     local conf = { limit_by = "path", path = "/v1/chat/completions" }
-    assert.equal("path:/v1/chat/completions", identifier.identifierOf(conf, facts({ path = "/v1/chat/completions" })))
-    assert.equal("ip:10.0.0.1", identifier.identifierOf(conf, facts({ path = "/v1/embeddings" })))
+    assert.equal("path:/v1/chat/completions", limits.identifierOf(conf, facts({ path = "/v1/chat/completions" })))
+    assert.equal("ip:10.0.0.1", limits.identifierOf(conf, facts({ path = "/v1/embeddings" })))
   end)
 
   it("limits by consumer group where groups exist, else by consumer", function()
     local conf = { limit_by = "consumer_group" }
-    assert.equal("group:gold,silver", identifier.identifierOf(conf, facts({ groups = { "silver", "gold" }, consumer = "c1" })))
-    assert.equal("consumer:c1", identifier.identifierOf(conf, facts({ consumer = "c1" })))
-    assert.equal("consumer:c1", identifier.identifierOf(conf, facts({ groups = {}, consumer = "c1" })))
-    assert.equal("ip:10.0.0.1", identifier.identifierOf(conf, facts({})))
+    assert.equal("group:gold,silver", limits.identifierOf(conf, facts({ groups = { "silver", "gold" }, consumer = "c1" })))
+    assert.equal("consumer:c1", limits.identifierOf(conf, facts({ consumer = "c1" })))
+    assert.equal("consumer:c1", limits.identifierOf(conf, facts({ groups = {}, consumer = "c1" })))
+    assert.equal("ip:10.0.0.1", limits.identifierOf(conf, facts({})))
   end)
 
   it("treats ngx.null-like values as absent", function()
     local null = newproxy(false)
-    assert.equal("ip:10.0.0.1", identifier.identifierOf({ limit_by = "header", header_name = null }, facts({})))
+    assert.equal("ip:10.0.0.1", limits.identifierOf({ limit_by = "header", header_name = null }, facts({})))
   end)
 end)
 
@@ -111,21 +108,21 @@ describe("token-rate-limiting keys", function()
 
   it("names counters by scope, identifier, model, period and window start", function()
     assert.equal("token_rate_limiting:{r1:s1:consumer%3Ac1}:*:minute:1709210040",
-      keys.counterKey({ route_id = "r1", service_id = "s1" }, "consumer:c1", "*", "minute", 1709210040, hash))
+      windows.counterKey({ route_id = "r1", service_id = "s1" }, "consumer:c1", "*", "minute", 1709210040, hash))
     assert.equal("token_rate_limiting:{00000000-0000-0000-0000-000000000000:00000000-0000-0000-0000-000000000000:ip%3A1.2.3.4}:gpt%3A4%25:hour:3600",
-      keys.counterKey({}, "ip:1.2.3.4", "gpt:4%", "hour", 3600, hash))
+      windows.counterKey({}, "ip:1.2.3.4", "gpt:4%", "hour", 3600, hash))
   end)
 
   it("escapes separators and hash-tag braces so distinct parts never collide", function()
-    assert.equal("a%3Ab%7Bc%7D%25", keys.escapePart("a:b{c}%"))
-    local a = keys.counterKey({}, "header:a:b", "*", "minute", 0, hash)
-    local b = keys.counterKey({}, "header:a", "b:*", "minute", 0, hash)
+    assert.equal("a%3Ab%7Bc%7D%25", windows.escapePart("a:b{c}%"))
+    local a = windows.counterKey({}, "header:a:b", "*", "minute", 0, hash)
+    local b = windows.counterKey({}, "header:a", "b:*", "minute", 0, hash)
     assert.not_equal(a, b)
   end)
 
   it("hashes client-supplied parts longer than 128 bytes", function()
     local long = "header:" .. string.rep("x", 500)
-    local key = keys.counterKey({}, long, "*", "day", 0, hash)
+    local key = windows.counterKey({}, long, "*", "day", 0, hash)
     assert.truthy(key:find(":#H507}:", 1, true))
     assert.is_true(#key < 150)
   end)
@@ -137,19 +134,19 @@ describe("token-rate-limiting limits", function()
       minute = 1000, day = 50000,
       model_limits = { { model = "gpt-4o", minute = 100 }, { model = "small", second = 5 } },
     }
-    local specs = limits.limitsFor(conf, "gpt-4o")
+    local applied = limits.limitsFor(conf, "gpt-4o")
     assert.same({
-      { model = "*", period = "minute", limit = 1000 },
-      { model = "*", period = "day", limit = 50000 },
-      { model = "gpt-4o", period = "minute", limit = 100 },
-    }, specs)
+      { model = "*", period = "minute", tokens = 1000 },
+      { model = "*", period = "day", tokens = 50000 },
+      { model = "gpt-4o", period = "minute", tokens = 100 },
+    }, applied)
     assert.equal(2, #limits.limitsFor(conf, "other"))
     assert.equal(2, #limits.limitsFor(conf, nil))
   end)
 
   it("ignores unset and null periods", function()
     local null = newproxy(false)
-    assert.same({ { model = "*", period = "hour", limit = 0 } }, limits.limitsFor({ second = null, hour = 0 }, nil))
+    assert.same({ { model = "*", period = "hour", tokens = 0 } }, limits.limitsFor({ second = null, hour = 0 }, nil))
     assert.is_false(limits.hasAnyLimit({ minute = null }))
     assert.is_true(limits.hasAnyLimit({ model_limits = { { model = "m", day = 1 } } }))
     assert.is_false(limits.hasAnyLimit({ model_limits = { { model = "m" } } }))
@@ -159,7 +156,7 @@ end)
 describe("token-rate-limiting admission and headers", function()
   local function count(period, limit, current, previous, now, model)
     return {
-      spec = { model = model or "*", period = period, limit = limit },
+      limit = { model = model or "*", period = period, tokens = limit },
       pos = windows.windowPosition(now or T, period),
       current = current,
       previous = previous or 0,
@@ -170,7 +167,7 @@ describe("token-rate-limiting admission and headers", function()
     local ok = admission.admit("fixed", { count("minute", 100, 99) }, 0)
     assert.is_true(ok.admitted)
     assert.equal(1, ok.windows[1].remaining)
-    local h = headers.rateLimitHeaders(ok)
+    local h = admission.rateLimitHeaders(ok)
     assert.same({
       ["X-RateLimit-Limit-Tokens-Minute"] = "100",
       ["X-RateLimit-Remaining-Tokens-Minute"] = "1",
@@ -188,7 +185,7 @@ describe("token-rate-limiting admission and headers", function()
       ["RateLimit-Remaining"] = "0",
       ["RateLimit-Reset"] = "4",
       ["Retry-After"] = "4",
-    }, headers.rateLimitHeaders(no))
+    }, admission.rateLimitHeaders(no))
   end)
 
   it("reports the remaining budget after the reservation of an admitted request", function()
@@ -208,7 +205,7 @@ describe("token-rate-limiting admission and headers", function()
       count("hour", 100000, 50),
     }, 0)
     assert.is_false(adm.admitted)
-    local h = headers.rateLimitHeaders(adm)
+    local h = admission.rateLimitHeaders(adm)
     assert.equal("0", h["X-RateLimit-Remaining-Tokens-Second"])
     assert.equal("0", h["X-RateLimit-Remaining-Tokens-Minute"])
     assert.equal("99950", h["X-RateLimit-Remaining-Tokens-Hour"])
@@ -223,7 +220,7 @@ describe("token-rate-limiting admission and headers", function()
       count("minute", 1000, 10),
       count("minute", 100, 10, 0, T, "gpt-4o"),
     }, 0)
-    local h = headers.rateLimitHeaders(adm)
+    local h = admission.rateLimitHeaders(adm)
     assert.equal("100", h["X-RateLimit-Limit-Tokens-Minute"])
     assert.equal("90", h["X-RateLimit-Remaining-Tokens-Minute"])
   end)
@@ -242,12 +239,12 @@ end)
 
 describe("token-rate-limiting failure gate", function()
   it("lets traffic through when fault tolerant, refuses otherwise", function()
-    assert.equal("allow", fault.onStoreFailure(true))
-    assert.equal("reject", fault.onStoreFailure(false))
+    assert.equal("allow", failures.onStoreFailure(true))
+    assert.equal("reject", failures.onStoreFailure(false))
   end)
 
   it("opens once per interval and counts what it held back", function()
-    local gate = fault.newLogGate(30)
+    local gate = failures.newLogGate(30)
     assert.is_true(gate:open(100))
     assert.is_false(gate:open(100.5))
     assert.is_false(gate:open(129.9))

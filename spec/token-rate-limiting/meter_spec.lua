@@ -1,8 +1,8 @@
 -- Reading recorded upstream streams through token-rate-limiting's meter (shared usage reader,
--- event filter, gzip decoding) and what settlement counts for them.
+-- event filter, gzip decoding) and what a request is counted at for them.
 local cjson = require("cjson")
 local meter = require("kong.plugins.token-rate-limiting.meter")
-local settlement = require("kong.plugins.token-rate-limiting.settlement")
+local cost = require("kong.plugins.token-rate-limiting.cost")
 
 local DIR = "spec/fixtures/streams/"
 local TOTAL = { tokens_count = "total", prompt_weight = 1, completion_weight = 1 }
@@ -70,7 +70,7 @@ describe("token-rate-limiting meter", function()
       for i = 1, #body - 1 do every[i] = i end
       local out, report = run(body, every, opts)
       assert.equal(body, out)
-      local counted = settlement.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 999 })
+      local counted = cost.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 999 })
       assert.same({ prompt = usage.prompt_tokens, completion = usage.completion_tokens, total = usage.total_tokens,
         cost = usage.total_tokens, estimated = false, source = "usage" }, counted)
     end)
@@ -120,7 +120,7 @@ describe("token-rate-limiting meter", function()
     local body, expected = fixture("openai-no-usage")
     local _, report = run(body, { 100, 2000 }, { contentType = "text/event-stream" })
     assert.is_false(report.reported)
-    local counted = settlement.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 9 })
+    local counted = cost.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 9 })
     local completion = math.ceil(utf8_len(expected.text) / 4)
     assert.same({ prompt = 9, completion = completion, total = 9 + completion, cost = 9 + completion,
       estimated = true, source = "estimate" }, counted)
@@ -134,7 +134,7 @@ describe("token-rate-limiting meter", function()
     local report = m:finish()
     assert.is_false(report.reported)
     assert.is_false(report.terminated)
-    local counted = settlement.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 20 })
+    local counted = cost.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 20 })
     assert.is_true(counted.estimated)
     assert.is_true(counted.completion > 0)
     assert.equal(20 + counted.completion, counted.cost)
@@ -148,7 +148,7 @@ describe("token-rate-limiting meter", function()
     local report = m:finish()
     assert.equal(18, report.prompt_tokens) -- real prompt from message_start
     assert.equal(1, report.completion_tokens) -- message_start's starting value
-    local counted = settlement.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 5 })
+    local counted = cost.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 5 })
     assert.equal(18, counted.prompt)
     assert.is_true(counted.completion > 1)
     assert.is_true(counted.estimated)
@@ -238,7 +238,7 @@ describe("token-rate-limiting meter", function()
       local corrupt = z:sub(1, 20) .. string.rep("\255", 64) .. z:sub(85)
       local out, report, m = run(corrupt, { 30 }, { contentType = "text/event-stream", contentEncoding = "gzip" })
       assert.equal(corrupt, out)
-      assert.truthy(m.decodeError)
+      assert.truthy(m.stoppedReading)
       assert.is_false(report.reported)
     end)
   end)
@@ -248,27 +248,27 @@ describe("token-rate-limiting settlement rules", function()
   local report = { reported = false, terminated = false, content_chars = 40 }
 
   it("counts nothing for gateway exits and upstream refusals", function()
-    assert.equal(0, settlement.countTokens(TOTAL, { exited = true, report = report, promptEstimate = 50, upstreamStatus = 200 }).cost)
-    local refused = settlement.countTokens(TOTAL, { exited = false, report = { reported = false, content_chars = 0 }, promptEstimate = 50, upstreamStatus = 400 })
+    assert.equal(0, cost.countTokens(TOTAL, { exited = true, report = report, promptEstimate = 50, upstreamStatus = 200 }).cost)
+    local refused = cost.countTokens(TOTAL, { exited = false, report = { reported = false, content_chars = 0 }, promptEstimate = 50, upstreamStatus = 400 })
     assert.same({ prompt = 0, completion = 0, total = 0, cost = 0, estimated = false, source = "upstream_error" }, refused)
   end)
 
   it("estimates when the upstream never answered or failed", function()
-    local c = settlement.countTokens(TOTAL, { exited = false, report = nil, promptEstimate = 50, upstreamStatus = nil })
+    local c = cost.countTokens(TOTAL, { exited = false, report = nil, promptEstimate = 50, upstreamStatus = nil })
     assert.same({ prompt = 50, completion = 0, total = 50, cost = 50, estimated = true, source = "estimate" }, c)
-    local c5 = settlement.countTokens(TOTAL, { exited = false, report = report, promptEstimate = 50, upstreamStatus = 502 })
+    local c5 = cost.countTokens(TOTAL, { exited = false, report = report, promptEstimate = 50, upstreamStatus = 502 })
     assert.equal(60, c5.cost)
   end)
 
   it("derives a missing count from the reported total", function()
     local r = { reported = true, terminated = true, content_chars = 0, total_tokens = 30, completion_tokens = 10 }
-    local c = settlement.countTokens(TOTAL, { exited = false, report = r, promptEstimate = 5, upstreamStatus = 200 })
+    local c = cost.countTokens(TOTAL, { exited = false, report = r, promptEstimate = 5, upstreamStatus = 200 })
     assert.same({ prompt = 20, completion = 10, total = 30, cost = 30, estimated = false, source = "usage" }, c)
   end)
 
   it("applies the cost weights", function()
     local r = { reported = true, terminated = true, content_chars = 0, prompt_tokens = 100, completion_tokens = 10 }
     local conf = { tokens_count = "cost", prompt_weight = 0.25, completion_weight = 3 }
-    assert.equal(55, settlement.countTokens(conf, { exited = false, report = r, promptEstimate = 0, upstreamStatus = 200 }).cost)
+    assert.equal(55, cost.countTokens(conf, { exited = false, report = r, promptEstimate = 0, upstreamStatus = 200 }).cost)
   end)
 end)

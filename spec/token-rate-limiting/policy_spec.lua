@@ -1,6 +1,6 @@
 -- The local policy's reserve / check / settle arithmetic against a stand-in shared dict, and the
 -- reserve-then-reconcile rule across a window boundary.
-local counters = require("kong.plugins.token-rate-limiting.counters")
+local windows_mod = require("kong.plugins.token-rate-limiting.windows")
 local cost = require("kong.plugins.token-rate-limiting.cost")
 local limits = require("kong.plugins.token-rate-limiting.limits")
 
@@ -26,8 +26,8 @@ local T = 1709210096 -- 56 s into a minute
 local dict
 
 local function plan(conf, now, identifier)
-  local specs = limits.limitsFor(conf, conf.model)
-  return counters.counterWindows(specs, conf.window_type or "fixed", now or T, { route_id = "r" }, identifier or "consumer:c", function(s) return s end)
+  local applied = limits.limitsFor(conf, conf.model)
+  return windows_mod.counterWindows(applied, conf.window_type or "fixed", now or T, { route_id = "r" }, identifier or "consumer:c", function(s) return s end)
 end
 
 describe("token-rate-limiting local policy", function()
@@ -82,7 +82,7 @@ describe("token-rate-limiting local policy", function()
     assert.equal(4, admitted) -- 0, 250, 500, 750 were below 1000; at 1000 the window is full
     -- Each admitted request really cost 120: settlement adds real - reserved.
     for _ = 1, admitted do
-      local err = local_policy.settle(counters.adjustments(windows, cost.settlementDelta(120, reserve)))
+      local err = local_policy.settle(windows_mod.adjustments(windows, cost.settlementDelta(120, reserve)))
       assert.is_nil(err)
     end
     assert.equal(4 * 120, dict.data[windows[1].key])
@@ -95,16 +95,16 @@ describe("token-rate-limiting local policy", function()
     -- The stream ends in the next minute: settlement still targets the admitted window.
     local next_minute = plan(conf, T + 10)
     assert.not_equal(admitted_in[1].key, next_minute[1].key)
-    local_policy.settle(counters.adjustments(admitted_in, cost.settlementDelta(130, 100)))
+    local_policy.settle(windows_mod.adjustments(admitted_in, cost.settlementDelta(130, 100)))
     assert.equal(130, dict.data[admitted_in[1].key])
     assert.is_nil(dict.data[next_minute[1].key])
   end)
 
   it("never turns an expired counter negative when a reservation was larger than the cost", function()
     local windows = plan({ minute = 1000 })
-    local_policy.settle(counters.adjustments(windows, -50))
+    local_policy.settle(windows_mod.adjustments(windows, -50))
     assert.is_nil(dict.data[windows[1].key])
-    local_policy.settle(counters.adjustments(windows, 30))
+    local_policy.settle(windows_mod.adjustments(windows, 30))
     assert.equal(30, dict.data[windows[1].key])
     assert.equal(120, dict.ttl[windows[1].key])
   end)

@@ -36,9 +36,8 @@ function chat(route: string, tenant: string, id = uniqueId("req"), path = "/v1/c
   });
 }
 
-function countLines(text: string, needle: string): number {
-  return text.split("\n").filter((l) => l.includes(needle)).length;
-}
+/** Every store failure line, reading, reserving or settling. */
+const STORE_FAILURE = /token counters unavailable \(policy redis\)|could not be settled/;
 
 describe("token-rate-limiting when Redis fails", () => {
   it("fault_tolerant: serves traffic while Redis is down, logs once, and counts exactly again after it is back", async () => {
@@ -67,10 +66,15 @@ describe("token-rate-limiting when Redis fails", () => {
       // Requests that could not be checked carry no budget headers (as Kong's rate-limiting).
       expect(whileDown.every((r) => r.headers["x-ratelimit-remaining-tokens-day"] === undefined)).toBe(true);
       const newLog = () => gw.errorLog().slice(logBefore.length);
-      await waitFor("the settlement failure to be logged", () => (newLog().includes("could not be settled in Redis") ? true : undefined));
-      // Ten failed checks, one line: logged at most once per interval and worker.
-      expect(countLines(newLog(), "token counters unavailable (policy redis)")).toBe(1);
-      expect(countLines(newLog(), "could not be settled in Redis")).toBe(1);
+      const failureLines = () => newLog().split("\n").filter((l) => STORE_FAILURE.test(l));
+      await waitFor("the store failure to be logged", () => (failureLines().length > 0 ? true : undefined));
+      // Let the outage's settlements (timers) fail too before counting lines.
+      await Promise.all(outageIds.map((id) => probeEntry(gw, id)));
+      await sleep(300);
+      // Ten failed checks and eighteen failed settlements, one line: a store outage is logged at most
+      // once per interval and worker, whatever fails, with the plugin's prefix.
+      expect(failureLines()).toHaveLength(1);
+      expect(failureLines()[0]).toContain("[token-rate-limiting]");
       // The log names the failure but never a secret or the prompt.
       expect(newLog()).not.toContain("Hello ");
 
@@ -97,6 +101,36 @@ describe("token-rate-limiting when Redis fails", () => {
     const records = (await llm.requests()).filter((r) => afterIds.includes(r.headers["x-test-id"] as string));
     expect(spentAfter).toBe(records.reduce((s, r) => s + r.usage!.total_tokens, 0));
     await waitFor("Redis to hold exactly the counts since it came back", () => (redisSum(redis, pattern) === spentAfter ? true : undefined));
+  });
+
+  it("a settlement that fails in its timer is logged once, with the plugin's prefix", async () => {
+    // A gateway of its own: its worker has logged no failure in this interval yet.
+    const fresh = await startLlmGateway(llm.url, {
+      settling: [tenantLimiter({ day: DAY, policy: "redis", redis: { host: "127.0.0.1", port: redis.port, timeout: 500 } })],
+    });
+    try {
+      const tenant = uniqueId("settling");
+      const logBefore = fresh.errorLog().length;
+      // Admitted while Redis is up; Redis goes away before the streams end and settle.
+      const streams = Array.from({ length: 4 }, () =>
+        raw(`${fresh.url}/settling/v1/chat/completions`, {
+          headers: { "x-tenant": tenant, "x-mock-token-delay-ms": "40" },
+          body: JSON.stringify({ model: "gpt-4o-mini", max_tokens: 16, stream: true, messages: [{ role: "user", content: "Hello" }] }),
+        }),
+      );
+      await sleep(150);
+      await redis.stop();
+      expect((await Promise.all(streams)).every((r) => r.status === 200)).toBe(true);
+      const lines = () => fresh.errorLog().slice(logBefore).split("\n").filter((l) => STORE_FAILURE.test(l));
+      await waitFor("the settlement failure to be logged", () => (lines().length > 0 ? true : undefined));
+      await sleep(300);
+      expect(lines()).toHaveLength(1);
+      expect(lines()[0]).toContain("token counts could not be settled in Redis");
+      expect(lines()[0]).toContain("[token-rate-limiting]");
+    } finally {
+      await redis.start();
+      await fresh.stop();
+    }
   });
 
   it("not fault_tolerant: refuses with a clear 503 in the client's format while Redis is down", async () => {

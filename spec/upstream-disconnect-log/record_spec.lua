@@ -3,7 +3,6 @@ local cjson = require("cjson")
 local record = require("kong.plugins.upstream-disconnect-log.record")
 local upstream_vars = require("kong.plugins.upstream-disconnect-log.upstream_vars")
 local tokens = require("kong.plugins.ai-gateway-shared.tokens")
-local emit = require("kong.plugins.upstream-disconnect-log.emit")
 local stream_usage = require("kong.plugins.ai-gateway-shared.stream_usage")
 
 local function input(over)
@@ -157,7 +156,7 @@ describe("record", function()
     i.requestId = string.rep("f", 32)
     i.finishReason = "content_filter"
     i.websocket = { closed_by = "unknown", client_to_upstream_bytes = 1e12, upstream_to_client_bytes = 1e12 }
-    local line = emit.logLine(record.buildRecord(i))
+    local line = record.logLine(record.buildRecord(i))
     -- what nginx and Kong put before the message: time, level, pid, connection, Kong's prefix
     local prefix = "2025/01/01 00:00:00 [warn] 12345#12345: *1234567 [kong] handler.lua:123 [upstream-disconnect-log] "
     assert.is_true(#prefix + #line < 2048 - 200, "line too long: " .. #line)
@@ -173,7 +172,7 @@ describe("upstream_vars", function()
   end)
 
   it("observed: connect refused (no connection, no header)", function()
-    local f = upstream_vars.upstreamFacts({
+    local f = upstream_vars.upstreamSide({
       addr = "127.0.0.1:39029", status = "502", connect_time = "-", header_time = "-",
       response_time = "0.000", bytes_received = "0", bytes_sent = "0",
     })
@@ -184,7 +183,7 @@ describe("upstream_vars", function()
   end)
 
   it("observed: a streamed answer", function()
-    local f = upstream_vars.upstreamFacts({
+    local f = upstream_vars.upstreamSide({
       addr = "127.0.0.1:41615", status = "200", connect_time = "0.006", header_time = "0.034",
       response_time = "0.036", bytes_received = "12331", bytes_sent = "496",
     })
@@ -198,7 +197,7 @@ describe("upstream_vars", function()
   end)
 
   it("retries: the last try decides, bytes are summed", function()
-    local f = upstream_vars.upstreamFacts({
+    local f = upstream_vars.upstreamSide({
       addr = "10.0.0.1:80, 10.0.0.2:80", status = "502, 200", connect_time = "-, 0.001",
       header_time = "-, 0.010", bytes_received = "0, 500", bytes_sent = "0, 300",
     })
@@ -211,7 +210,7 @@ describe("upstream_vars", function()
   end)
 
   it("no upstream try at all", function()
-    local f = upstream_vars.upstreamFacts({})
+    local f = upstream_vars.upstreamSide({})
     assert.is_false(f.attempted)
     assert.equal(0, f.tries)
     assert.is_nil(f.status)
@@ -273,18 +272,18 @@ end)
 describe("emit", function()
   it("abnormal endings are always written, completed ones per log_completed and sample_rate", function()
     for _, o in ipairs({ "client_abort", "upstream_abort", "upstream_timeout", "upstream_error", "gateway_exit" }) do
-      assert.is_true(emit.shouldEmit(o, false, 0, 0.99), o)
+      assert.is_true(record.shouldEmit(o, false, 0, 0.99), o)
     end
-    assert.is_false(emit.shouldEmit("completed", false, 1, 0))
-    assert.is_true(emit.shouldEmit("completed", true, 1, 0.999999))
-    assert.is_false(emit.shouldEmit("completed", true, 0, 0))
-    assert.is_true(emit.shouldEmit("completed", true, 0.25, 0.2))
-    assert.is_false(emit.shouldEmit("completed", true, 0.25, 0.25))
+    assert.is_false(record.shouldEmit("completed", false, 1, 0))
+    assert.is_true(record.shouldEmit("completed", true, 1, 0.999999))
+    assert.is_false(record.shouldEmit("completed", true, 0, 0))
+    assert.is_true(record.shouldEmit("completed", true, 0.25, 0.2))
+    assert.is_false(record.shouldEmit("completed", true, 0.25, 0.25))
   end)
 
   it("the line is the fixed prefix followed by the record's JSON", function()
     local rec = record.buildRecord(input())
-    local line = emit.logLine(rec)
+    local line = record.logLine(rec)
     assert.equal("[upstream-disconnect] ", line:sub(1, 22))
     assert.same(rec, cjson.decode(line:sub(23)))
   end)

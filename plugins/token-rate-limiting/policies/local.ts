@@ -4,8 +4,7 @@
 // concurrent requests exactly.
 
 import { admit } from "../admission";
-import type { Adjustment, CounterValues, CounterWindow } from "../counters";
-import type { WindowType } from "../windows";
+import type { Adjustment, CounterValues, CounterWindow, WindowType } from "../windows";
 
 export const DICT_NAME = "kong_rate_limiting_counters";
 
@@ -23,7 +22,7 @@ function readAll(shm: NgxSharedDict, windows: CounterWindow[]): CounterValues[] 
 }
 
 function admits(windows: CounterWindow[], windowType: WindowType, values: CounterValues[], reserve: number): boolean {
-  const counts = windows.map((w, i) => ({ spec: w.spec, pos: w.pos, current: values[i].current, previous: values[i].previous }));
+  const counts = windows.map((w, i) => ({ limit: w.limit, pos: w.pos, current: values[i].current, previous: values[i].previous }));
   return admit(windowType, counts, reserve).admitted;
 }
 

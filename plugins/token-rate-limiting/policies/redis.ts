@@ -5,7 +5,8 @@
 // user, TLS, password), so one config never reuses another's authenticated connection.
 
 import * as redis from "resty.redis";
-import type { Adjustment, CounterValues, CounterWindow } from "../counters";
+import type { Adjustment, CounterValues, CounterWindow } from "../windows";
+import { logStoreFailure } from "./failures";
 import { ACQUIRE_SCRIPT, SETTLE_SCRIPT } from "./redis_scripts";
 
 export interface RedisConfig {
@@ -103,11 +104,11 @@ export function acquire(
   const params: string[] = [];
   for (const w of windows) params.push(w.key, w.prevKey ?? w.key);
   params.push(int(reserve));
-  for (const w of windows) params.push(int(w.spec.limit), string.format("%.17g", w.overlap), int(w.ttl));
+  for (const w of windows) params.push(int(w.limit.tokens), string.format("%.17g", w.overlap), int(w.ttl));
   const [res, err] = run(c, ACQUIRE_SCRIPT, 2 * windows.length, params);
   if (res === undefined) return $multi(undefined, undefined, err);
   if (typeof res !== "object") return $multi(undefined, undefined, "unexpected reply from the Redis script");
-  const reply = res as unknown as number[];
+  const reply = res as (string | number)[];
   const values: CounterValues[] = [];
   for (let i = 0; i < windows.length; i++) {
     values.push({ current: tonumber(reply[2 * i + 1]) ?? 0, previous: tonumber(reply[2 * i + 2]) ?? 0 });
@@ -123,4 +124,16 @@ export function settleNow(c: RedisConfig, adjs: Adjustment[]): string | undefine
   for (const a of adjs) params.push(int(a.delta), int(a.ttl));
   const [, err] = run(c, SETTLE_SCRIPT, adjs.length, params);
   return err;
+}
+
+function settleInTimer(this: void, _premature: boolean, c: RedisConfig, adjs: Adjustment[]): void {
+  const err = settleNow(c, adjs);
+  if (err !== undefined) logStoreFailure("token counts could not be settled in Redis", err, true);
+}
+
+/** Settlement from the log phase, which has no cosockets: one round trip from a timer. */
+export function settleLater(c: RedisConfig, adjs: Adjustment[]): void {
+  if (adjs.length === 0) return;
+  const [ok, err] = ngx.timer.at(0, settleInTimer, c, adjs);
+  if (!ok) logStoreFailure("token counts could not be settled (no timer)", err ?? "unknown");
 }

@@ -1,4 +1,4 @@
--- The phase glue (observe.lua) with stand-ins for ngx and kong: it never writes ngx.arg, keeps
+-- The handler's phases with stand-ins for ngx and kong: it never writes ngx.arg, keeps
 -- bounded memory on long streams, reads the request body only when a record needs an
 -- estimate, and turns nginx's variables into the record.
 local cjson = require("cjson")
@@ -81,7 +81,13 @@ local function install(over)
   }
 end
 
-local observe = require("kong.plugins.upstream-disconnect-log.observe")
+local handler = require("kong.plugins.upstream-disconnect-log.handler")
+-- The phases as Kong calls them (handler:phase(conf)).
+local observe = {
+  headerFilter = function(conf) handler:header_filter(conf) end,
+  bodyFilter = function() handler:body_filter({}) end,
+  log = function(conf) handler:log(conf) end,
+}
 
 local CONF = { log_completed = true, sample_rate = 1, log_level = "warn", include_query = false }
 
@@ -98,7 +104,7 @@ local function record()
   return cjson.decode(text:sub(23)), env.lines[1]
 end
 
-describe("observe", function()
+describe("upstream-disconnect-log handler", function()
   after_each(function()
     _G.ngx, _G.kong = nil, nil
   end)
@@ -241,7 +247,7 @@ describe("observe", function()
     observe.headerFilter(CONF)
     local event = 'data: {"choices":[{"index":0,"delta":{"content":"' .. string.rep("word ", 40) .. '"}}]}\n\n'
     local stream = string.rep(event, 20000) -- about 4.6 MB
-    local reader = kong.ctx.plugin.upstream_disconnect.reader
+    local reader = kong.ctx.plugin.upstream_disconnect.shared.reader
     local most = 0
     for i = 1, #stream, 1000 do
       chunk(stream:sub(i, i + 999), false, 0)
