@@ -2,7 +2,7 @@
 // with Kong 3.9's plugin semantics, configured by a Kong declarative file.
 //
 //   npx tsx gateway/cli.ts --config kong/kong.yml [--proxy-port 8000] [--prefix DIR]
-//                          [--listen 127.0.0.1] [--lua-path DIR]... [--workers N]
+//                          [--listen 127.0.0.1] [--lua-path DIR]... [--workers N] [--status-port N]
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -26,12 +26,14 @@ interface CliOptions {
   listen: string;
   luaPaths: string[];
   workers: number;
+  /** Kong's status_listen port (on --listen): the Status API, GET /metrics. */
+  statusPort: number | null;
 }
 
 function usage(message?: string): never {
   if (message) process.stderr.write(`gateway: ${message}\n`);
   process.stderr.write(
-    "usage: gateway --config FILE.yml [--proxy-port 8000] [--prefix DIR] [--listen 127.0.0.1] [--lua-path DIR]... [--workers N]\n",
+    "usage: gateway --config FILE.yml [--proxy-port 8000] [--prefix DIR] [--listen 127.0.0.1] [--lua-path DIR]... [--workers N] [--status-port N]\n",
   );
   process.exit(2);
 }
@@ -46,6 +48,7 @@ function parseArgs(argv: string[]): CliOptions {
     listen: "127.0.0.1",
     luaPaths: [],
     workers: Number.isInteger(envWorkers) && envWorkers >= 1 && envWorkers <= 64 ? envWorkers : 1,
+    statusPort: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -82,6 +85,12 @@ function parseArgs(argv: string[]): CliOptions {
         opts.workers = n;
         break;
       }
+      case "--status-port": {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1 || n > 65535) usage("--status-port must be a port number");
+        opts.statusPort = n;
+        break;
+      }
       case "--help":
       case "-h":
         usage();
@@ -91,6 +100,7 @@ function parseArgs(argv: string[]): CliOptions {
     }
   }
   if (!opts.config) usage("--config is required");
+  if (opts.statusPort !== null && opts.statusPort === opts.proxyPort) usage("--status-port must differ from --proxy-port");
   return opts;
 }
 
@@ -221,6 +231,7 @@ async function main(): Promise<void> {
         _gateway: {
           listen: `${opts.listen}:${opts.proxyPort}`,
           proxy_port: opts.proxyPort,
+          status_listen: opts.statusPort === null ? null : `${opts.listen}:${opts.statusPort}`,
           prefix,
           log_level: logLevel,
           source: resolve(opts.config),
@@ -251,6 +262,7 @@ async function main(): Promise<void> {
       // As root, nginx would switch its workers to `nobody`, who cannot write the temp folders of a
       // private (0700) prefix; unprivileged, the workers simply keep the current user (as in Kong).
       workerUser: process.getuid?.() === 0 ? "root" : undefined,
+      statusListen: opts.statusPort === null ? undefined : { host: opts.listen, port: opts.statusPort },
     }),
   );
   const pidFile = join(prefix, "logs", "nginx.pid");
@@ -301,6 +313,7 @@ async function main(): Promise<void> {
   // warnings printed during startup (the Lua init writes its warning line to stderr)
   const startupLines = stderr.split("\n").filter((l) => l.startsWith("gateway: warning:"));
   if (startupLines.length > 0) process.stderr.write(startupLines.join("\n") + "\n");
+  if (opts.statusPort !== null) process.stdout.write(`gateway status listening on http://${opts.listen}:${opts.statusPort}\n`);
   process.stdout.write(`gateway listening on http://${opts.listen}:${opts.proxyPort}\n`);
 
   const code = await exited;

@@ -25,6 +25,8 @@ export interface NginxConfOptions {
   envVars?: string[];
   /** Run the workers as this user (set when the CLI runs as root, see cli.ts). */
   workerUser?: string;
+  /** Kong's status_listen: a listener for the Status API (GET /metrics of the prometheus plugin). */
+  statusListen?: { host: string; port: number };
 }
 
 /** The dicts Kong 3.9's nginx_kong.lua template always declares (kong_db_cache at mem_cache_size 128m). */
@@ -40,6 +42,8 @@ export const KONG_SHARED_DICTS: SharedDict[] = [
   { name: "kong_db_cache_miss", size: "12m" },
   { name: "kong_secrets", size: "5m" },
   { name: "kong_dns_cache", size: "5m" },
+  // the bundled prometheus plugin's metrics (its stand-in: lua/kong/plugins/prometheus)
+  { name: "prometheus_metrics", size: "5m" },
 ];
 
 const SHARED_DICT_NAME_RE = /^[A-Za-z0-9_]+$/;
@@ -117,6 +121,38 @@ function proxyHeaders(indent: string): string {
     "proxy_ssl_server_name on;",
     "proxy_pass            $upstream_scheme://kong_upstream$upstream_uri;",
   ].map((l) => indent + l).join("\n");
+}
+
+/**
+ * Kong's status server (status_listen): no plugin phases, only the Status API routes of the loaded
+ * plugins (kong.plugins.<name>.status_api, as Kong mounts them), else Kong's 404.
+ */
+function statusServer(listen: { host: string; port: number }): string {
+  return `
+    server {
+        server_name kong_status;
+        listen ${listen.host}:${listen.port};
+        access_log off;
+
+        location / {
+            default_type application/json;
+            content_by_lua_block {
+                local path, method = ngx.var.uri, ngx.req.get_method()
+                for _, p in ipairs(require("kong_local.state").plugins or {}) do
+                    local mod = "kong.plugins." .. p.name .. ".status_api"
+                    local routes = package.searchpath(mod, package.path) and require(mod)
+                    local handler = type(routes) == "table" and routes[path] and routes[path][method]
+                    if handler then
+                        return handler()
+                    end
+                end
+                ngx.status = 404
+                ngx.header["Content-Type"] = "application/json; charset=utf-8"
+                ngx.print('{"message":"Not found"}')
+            }
+        }
+    }
+`;
 }
 
 export function renderNginxConf(o: NginxConfOptions): string {
@@ -325,6 +361,6 @@ ${proxyHeaders("            ")}
             }
         }
     }
-}
+${o.statusListen ? statusServer(o.statusListen) : ""}}
 `;
 }

@@ -29,12 +29,16 @@ export interface StartGatewayOptions {
   requireDist?: boolean;
   /** How long to wait for "gateway listening"; default 20 s. */
   startTimeoutMs?: number;
+  /** Open Kong's status listener (GET /metrics): `true` for a free port, or this port. */
+  statusPort?: number | boolean;
 }
 
 export interface Gateway {
   /** http://127.0.0.1:<port> */
   url: string;
   port: number;
+  /** http://127.0.0.1:<status port> when started with `statusPort`. */
+  statusUrl?: string;
   /** The gateway's prefix folder: nginx.conf, config.json, logs/error.log. */
   prefix: string;
   /** Current content of <prefix>/logs/error.log (where kong.log writes). */
@@ -81,7 +85,7 @@ function killNginx(prefix: string): void {
   }
 }
 
-async function startOnce(opts: StartGatewayOptions, port: number): Promise<Gateway> {
+async function startOnce(opts: StartGatewayOptions, port: number, statusPort: number | undefined): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), "kong-gw-test-"));
   const prefix = join(dir, "prefix");
   const configFile = join(dir, "kong.yml");
@@ -89,6 +93,7 @@ async function startOnce(opts: StartGatewayOptions, port: number): Promise<Gatew
 
   const args = ["--import", "tsx", join(PROJECT_ROOT, "gateway", "cli.ts"), "--config", configFile, "--proxy-port", String(port), "--prefix", prefix];
   for (const p of opts.luaPath ?? []) args.push("--lua-path", p);
+  if (statusPort !== undefined) args.push("--status-port", String(statusPort));
 
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
@@ -130,6 +135,7 @@ async function startOnce(opts: StartGatewayOptions, port: number): Promise<Gatew
   return {
     url,
     port,
+    statusUrl: statusPort === undefined ? undefined : `http://127.0.0.1:${statusPort}`,
     prefix,
     errorLog: () => {
       const path = join(prefix, "logs", "error.log");
@@ -171,12 +177,15 @@ export async function startGateway(opts: StartGatewayOptions): Promise<Gateway> 
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = opts.proxyPort ?? (await freePort());
+    let statusPort: number | undefined;
+    if (typeof opts.statusPort === "number") statusPort = opts.statusPort;
+    else if (opts.statusPort === true) do statusPort = await freePort(); while (statusPort === port);
     try {
-      return await startOnce(opts, port);
+      return await startOnce(opts, port, statusPort);
     } catch (err) {
       lastError = err;
       // another process took the free port between freePort() and nginx's bind: try another one
-      const retry = opts.proxyPort === undefined && err instanceof GatewayStartError && /Address already in use/.test(err.message);
+      const retry = opts.proxyPort === undefined && typeof opts.statusPort !== "number" && err instanceof GatewayStartError && /Address already in use/.test(err.message);
       if (!retry) throw err;
     }
   }
