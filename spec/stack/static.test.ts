@@ -52,22 +52,24 @@ function publishedContainerPorts(name: string): number[] {
 const oneShot = (name: string) => services[name]?.restart === "no";
 
 describe("docker-compose.yml", () => {
-  it("passes `docker-compose config` without profiles and with gpu + db (.env.example as the env file)", () => {
+  it("passes `docker-compose config` without profiles and with gpu + db + observability (.env.example as the env file)", () => {
     const cli = composeCli();
     if (!cli) {
       throw new Error("neither docker-compose nor `docker compose` is installed: install Debian's docker-compose (apt-get install docker-compose) to validate docker-compose.yml");
     }
-    for (const profiles of [[], ["gpu", "db"]]) {
+    for (const profiles of [[], ["gpu", "db", "observability"]]) {
       const args = [...cli.slice(1), "--env-file", ENV_EXAMPLE, "-f", COMPOSE_FILE, ...profiles.flatMap((p) => ["--profile", p]), "config", "-q"];
       const r = spawnSync(cli[0], args, { cwd: ROOT, encoding: "utf8" });
       expect(r.status, `${cli.join(" ")} ${args.slice(cli.length - 1).join(" ")}\n${r.stderr}`).toBe(0);
     }
   });
 
-  it("has the stack's services, vLLM and SGLang in profile gpu, PostgreSQL mode in profile db", () => {
+  it("has the stack's services, vLLM and SGLang in profile gpu, PostgreSQL mode in profile db, Prometheus and Grafana in profile observability", () => {
     expect(Object.keys(services).sort()).toEqual(
-      ["kong", "mock-llm", "redis", "video-service", "mediamtx", "vllm", "sglang", "postgres", "kong-migrations", "kong-import", "kong-db"].sort(),
+      ["kong", "mock-llm", "redis", "video-service", "mediamtx", "vllm", "sglang", "postgres", "kong-migrations", "kong-import", "kong-db",
+        "prometheus", "grafana"].sort(),
     );
+    for (const s of ["prometheus", "grafana"]) expect(profilesOf(s), s).toEqual(["observability"]);
     for (const s of ["kong", "mock-llm", "redis", "video-service", "mediamtx"]) expect(profilesOf(s), s).toEqual([]);
     for (const s of ["vllm", "sglang"]) expect(profilesOf(s), s).toEqual(["gpu"]);
     for (const s of ["postgres", "kong-migrations", "kong-import", "kong-db"]) expect(profilesOf(s), s).toEqual(["db"]);
@@ -131,6 +133,34 @@ describe("docker-compose.yml", () => {
       expect(JSON.stringify(services[s].command), s).toMatch(/\$\{(VLLM|SGLANG)_MODEL:-Qwen\/Qwen2\.5-0\.5B-Instruct\}/);
     }
     expect(compose.volumes).toHaveProperty("hf-cache");
+  });
+
+  it("observability: Prometheus scrapes Kong's status listener, Grafana gets it as datasource and the dashboard provisioned", () => {
+    const statusPort = String((services.kong.environment as Obj).KONG_STATUS_LISTEN).split(":").pop();
+    const mounts = (name: string) => (services[name].volumes as string[]).map((v) => v.split(":"));
+    const mountOf = (name: string, target: string) => mounts(name).find((m) => m[1] === target)?.[0];
+    const promFile = mountOf("prometheus", "/etc/prometheus/prometheus.yml");
+    expect(promFile).toBe("./observability/prometheus/prometheus.yml");
+    const promConfig = parseYaml(readFileSync(join(ROOT, promFile!), "utf8")) as { scrape_configs: Obj[] };
+    const kongJob = promConfig.scrape_configs.find((j) => j.job_name === "kong");
+    expect(kongJob?.metrics_path).toBe("/metrics");
+    expect((kongJob?.static_configs as Obj[])[0].targets).toEqual([`kong:${statusPort}`]);
+    const provisioning = mountOf("grafana", "/etc/grafana/provisioning");
+    const dashboards = mountOf("grafana", "/var/lib/grafana/dashboards");
+    const ds = parseYaml(readFileSync(join(ROOT, provisioning!, "datasources", "prometheus.yml"), "utf8")) as { datasources: Obj[] };
+    expect(ds.datasources[0]).toMatchObject({ type: "prometheus", uid: "prometheus", url: "http://prometheus:9090" });
+    const providers = parseYaml(readFileSync(join(ROOT, provisioning!, "dashboards", "kong.yml"), "utf8")) as { providers: Obj[] };
+    expect((providers.providers[0].options as Obj).path).toBe("/var/lib/grafana/dashboards");
+    expect(existsSync(join(ROOT, dashboards!, "ai-gateway.json"))).toBe(true);
+    expect(String((services.grafana.environment as Obj).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH)).toBe("/var/lib/grafana/dashboards/ai-gateway.json");
+    for (const [name, port] of [["prometheus", 9090], ["grafana", 3000]] as const) {
+      expect(publishedContainerPorts(name), name).toEqual([port]);
+      expect((services[name].ports as string[])[0], `${name} on the host's loopback only`).toMatch(/^127\.0\.0\.1:/);
+      expect(String(services[name].image), name).toMatch(/^\$\{[A-Z_]+_IMAGE:-[^}:]+:v?\d+\.\d+\.\d+\}$/);
+    }
+    const promtool = spawnSync("promtool", ["check", "config", join(ROOT, promFile!)], { encoding: "utf8" });
+    if (promtool.error) console.log("[stack] promtool not installed (Debian's prometheus package): observability/prometheus/prometheus.yml checked as YAML only");
+    else expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0);
   });
 
   it("points kong.yml's upstream hosts at compose services, on the ports their healthchecks probe", () => {

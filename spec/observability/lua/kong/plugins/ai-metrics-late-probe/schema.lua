@@ -1,0 +1,3 @@
+return require("ai_metrics_probe").schema("ai-metrics-late-probe", {
+  { scale = { type = "number", default = 1 } },
+})
