@@ -1,7 +1,5 @@
 /**
- * Where a text next occurs in a string, remembered between searches.
- *
- * A reader that walks forward through a body chunk asks, event after event, "where is the next
+ * Where a text next occurs in a string, remembered between searches. A reader that walks forward through a body chunk asks, event after event, "where is the next
  * `content"` from here?". A Needle answers from its last search while that answer still holds
  * (same string, a start between the previous start and the occurrence found), so every
  * occurrence in the chunk is searched for once, however many events ask, and a chunk without

@@ -314,6 +314,21 @@ describe("text", () => {
     expect(body.choices[0].message.content).toBe("Grüße 🚀");
   });
 
+  it("template_tokens: the prompt the usage reports grows as a chat template's would, in every flavor", async () => {
+    const plain = JSON.parse((await (await fetch(`${server.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages: MESSAGES }) })).text())) as { usage: { prompt_tokens: number; total_tokens: number } };
+    const withTemplate = JSON.parse((await (await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "x-mock-template-tokens": "30" },
+      body: JSON.stringify({ model: "m", messages: MESSAGES }),
+    })).text())) as { usage: { prompt_tokens: number; total_tokens: number } };
+    expect(plain.usage.prompt_tokens).toBe(countChatPromptTokens(MESSAGES));
+    expect(withTemplate.usage.prompt_tokens).toBe(plain.usage.prompt_tokens + 30);
+    expect(withTemplate.usage.total_tokens).toBe(plain.usage.total_tokens + 30);
+    const sent = rawRequest(server.port, "POST", "/v1/messages", { "x-mock-template-tokens": "30" }, JSON.stringify({ model: "m", max_tokens: 8, stream: true, messages: MESSAGES }));
+    const anthropic = summariseAnthropicStream(parseSse(parseHttpResponse((await sent.done).reads).body.toString("utf8")).events);
+    expect(anthropic.prompt_tokens).toBe(plain.usage.prompt_tokens + 30);
+  });
+
   it("accepts options as mock_ body fields and bare names, the header winning", async () => {
     const res = await fetch(`${server.url}/v1/chat/completions`, {
       method: "POST",

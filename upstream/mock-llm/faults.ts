@@ -33,6 +33,8 @@ export interface MockOptions {
   /** Fixed `created` timestamp (unix seconds), for reproducible recordings. */
   created?: number;
   cacheReadInputTokens?: number;
+  /** Tokens a chat template adds to every prompt (a real server reports them in usage; a gateway's estimate cannot see them). */
+  templateTokens?: number;
   cacheCreationInputTokens?: number;
 }
 
@@ -54,6 +56,7 @@ export const OPTION_SPECS: Readonly<Record<string, Kind>> = {
   text_b64: "text_b64",
   created: "unix",
   cache_read_input_tokens: "count",
+  template_tokens: "count",
   cache_creation_input_tokens: "count",
 };
 
@@ -154,6 +157,7 @@ export function parseMockOptions(headers: Record<string, string | string[] | und
       }
       case "created": options.created = parseInteger(source, value, 0, 4_102_444_800); break;
       case "cache_read_input_tokens": options.cacheReadInputTokens = parseInteger(source, value, 0, 100_000_000); break;
+      case "template_tokens": options.templateTokens = parseInteger(source, value, 0, 100_000_000); break;
       case "cache_creation_input_tokens": options.cacheCreationInputTokens = parseInteger(source, value, 0, 100_000_000); break;
     }
   }
@@ -177,6 +181,7 @@ export function describeOptions(options: MockOptions): Record<string, unknown> {
   if (options.text !== undefined) out.text = true;
   if (options.created !== undefined) out.created = options.created;
   if (options.cacheReadInputTokens !== undefined) out.cache_read_input_tokens = options.cacheReadInputTokens;
+  if (options.templateTokens !== undefined) out.template_tokens = options.templateTokens;
   if (options.cacheCreationInputTokens !== undefined) out.cache_creation_input_tokens = options.cacheCreationInputTokens;
   return out;
 }

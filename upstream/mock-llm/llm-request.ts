@@ -229,13 +229,13 @@ function responseContext(ex: Exchange, api: Api, path: string, flavor: Flavor, r
     created: options.created ?? Math.floor(Date.now() / 1000),
     model: request.model,
     plan,
-    promptTokens: request.promptTokens,
+    promptTokens: request.promptTokens + (options.templateTokens ?? 0),
     includeUsage: request.includeUsage,
     continuousUsage: request.continuousUsage,
     cacheReadInputTokens: flavor.name === "anthropic" ? options.cacheReadInputTokens : undefined,
     cacheCreationInputTokens: flavor.name === "anthropic" ? options.cacheCreationInputTokens : undefined,
   };
-  const promptTotal = request.promptTokens + (ctx.cacheReadInputTokens ?? 0) + (ctx.cacheCreationInputTokens ?? 0);
+  const promptTotal = ctx.promptTokens + (ctx.cacheReadInputTokens ?? 0) + (ctx.cacheCreationInputTokens ?? 0);
   ex.model = request.model;
   ex.stream = request.stream;
   ex.usage = { prompt_tokens: promptTotal, completion_tokens: plan.completionTokens, total_tokens: promptTotal + plan.completionTokens };
