@@ -60,10 +60,11 @@ new-plugin:
 dev: lua
 	$(NPX) tsx tools/dev.ts
 
-## bench: plugin cost as ratios to a bare nginx proxy, measured in one run
+## bench: CPU cost per streamed event and per request of each plugin, as ratios measured in one run (results in build/bench/)
 bench: lua
 	$(NPX) tsx bench/run.ts
 
+## bench-smoke: the benchmark harness in under a minute, failing on any error (numbers meaningless)
 bench-smoke: lua
 	$(NPX) tsx bench/run.ts --smoke
 

@@ -24,6 +24,8 @@ export const CONFIGS: ProxyConfig[] = [
   { id: "gateway", label: "gateway, no plugins", plugins: [], redis: false, bare: false },
   // what the runner itself costs for one plugin: the scale for the rows below
   { id: "trivial", label: "trivial Lua plugin (1 header read, 1 set)", plugins: [], fixtures: ["bench-trivial"], redis: false, bare: false },
+  // the floor of any plugin that reads a stream: a body_filter that only counts bytes
+  { id: "bytes", label: "byte counter (body_filter adds #chunk)", plugins: [], fixtures: ["bench-byte-counter"], redis: false, bare: false },
   { id: "trl-local", label: "token-rate-limiting (local)", plugins: ["token-rate-limiting"], redis: false, bare: false },
   { id: "trl-redis", label: "token-rate-limiting (redis)", plugins: ["token-rate-limiting"], redis: true, bare: false },
   { id: "prompt-guard", label: "prompt-guard (20 patterns)", plugins: ["prompt-guard"], redis: false, bare: false },
@@ -50,6 +52,8 @@ export function missingPluginFiles(distDir: string, plugin: PluginName): string[
 
 export const MEMORY_PROBE_PATH = "/_bench/lua-memory";
 export const REFUSED_PATH = "/_bench/refused";
+/** Prefix of the route that logs body_filter's chunk sizes (bench-chunk-log): /_bench/chunks/<upstream path>. */
+export const CHUNK_LOG_PATH = "/_bench/chunks";
 
 export interface GatewayEnv {
   upstreamPort: number;
@@ -91,8 +95,8 @@ function pluginConfig(plugin: PluginName, cfg: ProxyConfig, env: GatewayEnv): { 
   }
 }
 
-/** The declarative config of a gateway configuration (not for the bare proxy). */
-export function gatewayConfig(cfg: ProxyConfig, env: GatewayEnv): object {
+/** The declarative config of a gateway configuration (not for the bare proxy); `paths`: the measured routes. */
+export function gatewayConfig(cfg: ProxyConfig, env: GatewayEnv, paths: string[]): object {
   const plugins = [
     ...cfg.plugins.map((p) => pluginConfig(p, cfg, env)),
     ...(cfg.fixtures ?? []).map((name) => ({ name, config: {} })),
@@ -103,7 +107,8 @@ export function gatewayConfig(cfg: ProxyConfig, env: GatewayEnv): object {
       {
         name: "llm",
         url: `http://127.0.0.1:${env.upstreamPort}`,
-        routes: [{ name: "bench", paths: ["/json", "/sse", "/slow"], strip_path: false }],
+        // Kong's defaults otherwise (response_buffering on): body_filter sees nginx's proxy buffers
+        routes: [{ name: "bench", paths, strip_path: false }],
         plugins,
       },
       {
@@ -113,6 +118,12 @@ export function gatewayConfig(cfg: ProxyConfig, env: GatewayEnv): object {
         retries: 0,
         routes: [{ name: "refused", paths: [REFUSED_PATH], strip_path: true }],
         plugins,
+      },
+      {
+        name: "chunk-log",
+        url: `http://127.0.0.1:${env.upstreamPort}`,
+        routes: [{ name: "chunk-log", paths: [CHUNK_LOG_PATH], strip_path: true }],
+        plugins: [{ name: "bench-chunk-log", config: {} }],
       },
       {
         name: "bench-probe",

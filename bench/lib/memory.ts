@@ -12,6 +12,8 @@ export interface ProbeReading {
   ngx_lua_version: number;
   nginx_version: number;
   jit_version?: string;
+  /** bench-byte-counter's requests logged and bytes of the last one, when it runs in the worker. */
+  byte_counter?: { requests: number; last_bytes: number };
 }
 
 export async function probe(gatewayUrl: string, fullGc: boolean): Promise<ProbeReading> {

@@ -1,5 +1,5 @@
 // The two plain nginx instances of the benchmark, on the same nginx binary as the gateway:
-// the upstream (fixed JSON, a fast SSE stream, a slow long stream) and the bare proxy_pass floor.
+// the upstream (fixed JSON, static streams, a slow long stream) and the bare proxy_pass.
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startListening, type Managed } from "./procs.ts";
@@ -40,24 +40,33 @@ function preparePrefix(prefix: string): void {
 
 export interface UpstreamFiles {
   json: string;
-  /** The fast stream's events, each with its blank line. */
-  sseEvents: string[];
+  /** Static streamed answers, each served at its API-shaped path. */
+  streams: { path: string; file: string; contentType: string; body: string }[];
   /** One event of the slow stream (sent every `slowIntervalMs`). */
   slowEvent: string;
-  /** What ends the slow stream (usage chunk and [DONE]). */
+  /** What ends the slow stream (finish, usage chunk and [DONE]). */
   slowTail: string;
 }
 
 /**
- * The upstream: never the bottleneck.
- * - /json: a static file (sendfile); POST is turned into the static answer by `error_page 405`.
- * - /sse: the precomputed events, written by Lua in batches of `sseBatch` events with a
- *   non-blocking flush after each batch, as fast as the socket takes them; chunked encoding and no
- *   Content-Length, like an LLM server.
- * - /slow?n=N: one event every `slowIntervalMs` ms, N times, then the usage chunk and [DONE]
- *   (the long-lived streams of the memory test).
+ * The upstream: never the bottleneck, and the same bytes for every request.
+ * - /json and the streams: static files (sendfile), so the upstream spends next to nothing per
+ *   stream and a proxy's own cost per byte and per event is what limits the rate. POST is turned
+ *   into the static answer by `error_page 405`.
+ * - /slow?n=N: one event every `slowIntervalMs` ms, N times, then the tail (the long-lived
+ *   streams of the memory test).
  */
-export function upstreamConf(prefix: string, port: number, opts: { sseBatch: number; slowIntervalMs: number }): string {
+export function upstreamConf(prefix: string, port: number, files: UpstreamFiles, opts: { slowIntervalMs: number }): string {
+  const streams = files.streams
+    .map(
+      (s) => `
+        location = ${s.path} {
+            alias ${prefix}/html/${s.file};
+            default_type ${s.contentType};
+            error_page 405 =200 $uri;
+        }`,
+    )
+    .join("\n");
   return `${header(prefix, { lua: true })}
 http {
     access_log off;
@@ -81,13 +90,6 @@ ${TEMP_PATHS}
             f:close()
             return s
         end
-        local events = {}
-        for e in read("sse"):gmatch("(.-\\n\\n)") do events[#events + 1] = e end
-        local batches, batch = {}, ${opts.sseBatch}
-        for i = 1, #events, batch do
-            batches[#batches + 1] = table.concat(events, "", i, math.min(i + batch - 1, #events))
-        end
-        BENCH_SSE_BATCHES = batches
         BENCH_SLOW_EVENT = read("slow-event")
         BENCH_SLOW_TAIL = read("slow-tail")
     }
@@ -100,19 +102,7 @@ ${TEMP_PATHS}
             default_type application/json;
             error_page 405 =200 $uri;
         }
-
-        location = /sse {
-            default_type text/event-stream;
-            content_by_lua_block {
-                ngx.req.discard_body()
-                ngx.header["Cache-Control"] = "no-cache"
-                local print, flush = ngx.print, ngx.flush
-                for _, b in ipairs(BENCH_SSE_BATCHES) do
-                    print(b)
-                    flush(false)
-                end
-            }
-        }
+${streams}
 
         location = /slow {
             default_type text/event-stream;
@@ -135,9 +125,9 @@ ${TEMP_PATHS}
 }
 
 /**
- * The floor: a minimal proxy_pass with what any production proxy has (HTTP/1.1 and a keepalive
- * pool to the upstream, an access log to a file like the gateway's, Kong's body buffer size) and
- * nothing else.
+ * The bare reference: a minimal proxy_pass with what any production proxy has (HTTP/1.1 and a
+ * keepalive pool to the upstream, an access log to a file like the gateway's, Kong's body buffer
+ * size) and nothing else; nginx's default proxy buffers, as the gateway's.
  */
 export function bareProxyConf(prefix: string, port: number, upstreamPort: number): string {
   return `${header(prefix, { lua: false })}
@@ -184,11 +174,11 @@ export async function startNginx(name: string, prefix: string, port: number, con
   return { ...managed, port, prefix, errorLog: () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "") };
 }
 
-export async function startUpstream(prefix: string, port: number, files: UpstreamFiles, opts: { sseBatch: number; slowIntervalMs: number }): Promise<NginxInstance> {
+export async function startUpstream(prefix: string, port: number, files: UpstreamFiles, opts: { slowIntervalMs: number }): Promise<NginxInstance> {
   preparePrefix(prefix);
   writeFileSync(join(prefix, "html", "json"), files.json);
-  writeFileSync(join(prefix, "html", "sse"), files.sseEvents.join(""));
+  for (const s of files.streams) writeFileSync(join(prefix, "html", s.file), s.body);
   writeFileSync(join(prefix, "html", "slow-event"), files.slowEvent);
   writeFileSync(join(prefix, "html", "slow-tail"), files.slowTail);
-  return startNginx("upstream nginx", prefix, port, upstreamConf(prefix, port, opts));
+  return startNginx("upstream nginx", prefix, port, upstreamConf(prefix, port, files, opts));
 }

@@ -1,6 +1,7 @@
-// What the benchmark sends and what its upstream answers: an OpenAI chat completion (JSON and
-// SSE), prompts of a given size, and the 20 prompt-guard patterns. Deterministic, so every run
-// and every configuration sees the same bytes.
+// What the benchmark sends and the small JSON answer: chat requests of each API (the streamed
+// answers are in streams.ts), prompts of a given size, and the 20 prompt-guard patterns.
+// Deterministic, so every run and every configuration sees the same bytes.
+import type { StreamShape } from "./streams.ts";
 
 export const MODEL = "gpt-4o-mini";
 export const PROMPT_TOKENS = 12;
@@ -17,65 +18,12 @@ export function chatCompletionJson(): string {
   });
 }
 
-const WORDS = [" the", " model", " streams", " tokens", " as", " they", " are", " generated", ",", ".", " café", " 東京", " data", " usage"];
-
-function chunk(delta: object, finishReason: string | null): string {
-  return (
-    "data: " +
-    JSON.stringify({
-      id: "chatcmpl-bench0001",
-      object: "chat.completion.chunk",
-      created: 1726000000,
-      model: MODEL,
-      system_fingerprint: "fp_bench",
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
-    }) +
-    "\n\n"
-  );
-}
-
-export interface SseStream {
-  /** Every event, each ending with its blank line; the last one is `data: [DONE]`. */
-  events: string[];
-  body: string;
-  completionTokens: number;
-}
-
 /**
- * An OpenAI stream of exactly `events` SSE events (>= 4): a role chunk, content chunks, a
- * finish_reason chunk, the usage chunk (`stream_options.include_usage`) and `data: [DONE]`.
+ * An OpenAI chat request whose single user message has `bytes` bytes of plain English-like text.
+ * A streamed one asks for the usage chunk unless `askUsage` is false.
  */
-export function sseStream(events: number): SseStream {
-  if (events < 4) throw new Error("an SSE stream needs at least 4 events");
-  const out: string[] = [chunk({ role: "assistant", content: "" }, null)];
-  const content = events - 4;
-  for (let i = 0; i < content; i++) out.push(chunk({ content: WORDS[i % WORDS.length] }, null));
-  out.push(chunk({}, "stop"));
-  out.push(
-    "data: " +
-      JSON.stringify({
-        id: "chatcmpl-bench0001",
-        object: "chat.completion.chunk",
-        created: 1726000000,
-        model: MODEL,
-        system_fingerprint: "fp_bench",
-        choices: [],
-        usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: content, total_tokens: PROMPT_TOKENS + content },
-      }) +
-      "\n\n",
-  );
-  out.push("data: [DONE]\n\n");
-  return { events: out, body: out.join(""), completionTokens: content };
-}
-
-/** Counts the `data:` events of an SSE body (what a client would parse). */
-export function countSseEvents(body: string): number {
-  return body.split("\n\n").filter((e) => e.startsWith("data:")).length;
-}
-
-/** A chat request whose single user message has `bytes` bytes of plain English-like text. */
-export function chatRequest(opts: { stream: boolean; promptBytes?: number; prompt?: string }): string {
-  const content = opts.prompt ?? promptText(opts.promptBytes ?? 40);
+export function chatRequest(opts: { stream: boolean; promptBytes?: number; prompt?: string; askUsage?: boolean }): string {
+  const content = opts.prompt ?? promptText(opts.promptBytes ?? 60);
   const req: Record<string, unknown> = {
     model: MODEL,
     messages: [
@@ -88,9 +36,30 @@ export function chatRequest(opts: { stream: boolean; promptBytes?: number; promp
     req.stream = true;
     // The client asks for usage itself, so token-rate-limiting passes the stream unchanged and
     // the client's bytes can be compared with the upstream's.
-    req.stream_options = { include_usage: true };
+    if (opts.askUsage !== false) req.stream_options = { include_usage: true };
   }
   return JSON.stringify(req);
+}
+
+const STREAM_PROMPT = "Explain in a few words why streamed answers need their usage counted.";
+
+/** The streaming request a client of each API sends (vLLM speaks OpenAI's API). */
+export function streamRequest(shape: StreamShape, opts: { askUsage?: boolean } = {}): string {
+  switch (shape) {
+    case "openai":
+    case "vllm":
+      return chatRequest({ stream: true, prompt: STREAM_PROMPT, askUsage: opts.askUsage });
+    case "anthropic":
+      return JSON.stringify({
+        model: "claude-3-5-haiku-20241022",
+        max_tokens: 1024,
+        system: "You are a helpful assistant.",
+        messages: [{ role: "user", content: STREAM_PROMPT }],
+        stream: true,
+      });
+    case "ollama":
+      return JSON.stringify({ model: "llama3.2", messages: [{ role: "user", content: STREAM_PROMPT }], stream: true });
+  }
 }
 
 const PROSE = [

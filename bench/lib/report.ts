@@ -1,75 +1,83 @@
-// The results file's shape and its two renderings: a text table for stdout and the Markdown of
-// docs/bench.md (the README shows the latter).
+// The results file's shape and its two renderings: a text table for stdout and Markdown (what
+// docs/bench.md holds when someone copies a run there on purpose).
 import type { Machine } from "./machine.ts";
 import type { MemoryResult } from "./memory.ts";
-import type { CellSummary, Target } from "./stats.ts";
+import type { JitCheck, ReaderRow, ReaderRun } from "./sse-reader.ts";
+import type { RowSummary, Target } from "./stats.ts";
+import type { StreamShape } from "./streams.ts";
+import type { ChunkSizes, CountCheck } from "./verify.ts";
 import type { WrkResult } from "./wrk.ts";
+
+export interface WorkloadRow {
+  id: string;
+  config: string;
+  label: string;
+}
 
 export interface WorkloadResult {
   id: string;
+  kind: "stream" | "json";
   label: string;
+  /** What wrk sends and what comes back, in words. */
   request: string;
+  /** The streamed file's shape (stream workloads). */
+  shape?: StreamShape;
+  /** Body bytes of one answer (the file for streams). */
+  answer_bytes: number;
+  threads: number;
   connections: number;
-  configs: string[];
+  rows: WorkloadRow[];
+  /** The rows every other row is divided by, in column order. */
+  bases: { id: string; label: string }[];
   rounds: Record<string, WrkResult>[];
-  summary: CellSummary[];
+  summary: RowSummary[];
 }
 
-export interface SseReaderResult {
-  status: "ok" | "not available" | "failed";
-  message?: string;
-  mb_per_s?: Record<string, number>;
-  source?: string;
-  bytes?: number;
-  raw?: unknown;
+export interface StreamInfo {
+  shape: StreamShape;
+  file: string;
+  path: string;
+  content_type: string;
+  bytes: number;
+  events: number;
+  token_event_bytes: { min: number; max: number };
+  completion_tokens: number;
 }
 
 export interface BenchResults {
-  schema: "kong-ts-ai-bench/1";
+  schema: "kong-ts-ai-bench/2";
   ok: boolean;
-  mode: "full" | "smoke";
+  mode: "full" | "smoke" | "reader";
   date: string;
   commit: string | null;
   machine: Machine;
   parameters: Record<string, unknown>;
   configs: { id: string; label: string; plugins: string[]; available: boolean; missing?: string[] }[];
+  streams: StreamInfo[];
+  /** What body_filter received per response, by file (through the gateway, default buffers). */
+  chunks: ChunkSizes[];
   workloads: WorkloadResult[];
   memory: Record<string, MemoryResult>;
-  sse_reader: SseReaderResult;
+  reader: { current?: ReaderRun; baseline?: ReaderRun };
+  counts: CountCheck[];
   targets: Target[];
   errors: string[];
   notes: string[];
 }
 
 const n = (v: number | null | undefined, digits: number) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
-const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : `${(v * 100).toFixed(1)}%`);
-const signed = (v: number | null | undefined, digits: number) =>
-  v === null || v === undefined || !Number.isFinite(v) ? "–" : `${v >= 0 ? "+" : ""}${v.toFixed(digits)}`;
+const x = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : `${v.toFixed(2)}×`);
+const SHAPE_LABEL: Record<StreamShape, string> = { openai: "OpenAI", vllm: "vLLM", anthropic: "Anthropic", ollama: "Ollama" };
 
-const HEAD = ["configuration", "req/s", "p50 ms", "p99 ms", "req/s vs bare", "(min–max)", "p50 vs bare", "p99 vs bare", "req/s vs gateway", "p50 +ms vs gateway"];
+type Table = { head: string[]; body: string[][] };
 
-function rows(w: WorkloadResult, labels: Record<string, string>): string[][] {
-  return w.summary.map((s) => [
-    labels[s.config] ?? s.config,
-    n(s.rps, 0),
-    n(s.p50_ms, 2),
-    n(s.p99_ms, 2),
-    s.vs_bare ? pct(s.vs_bare.rps) : "(floor)",
-    s.vs_bare ? `${pct(s.vs_bare.rps_min)}–${pct(s.vs_bare.rps_max)}` : "",
-    s.vs_bare ? `${n(s.vs_bare.p50, 2)}×` : "",
-    s.vs_bare ? `${n(s.vs_bare.p99, 2)}×` : "",
-    s.vs_gateway ? pct(s.vs_gateway.rps) : "",
-    s.added_p50_ms_vs_gateway === null ? "" : signed(s.added_p50_ms_vs_gateway, 3),
-  ]);
-}
-
-function textTable(head: string[], body: string[][]): string {
+function textTable({ head, body }: Table): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
-function mdTable(head: string[], body: string[][]): string {
+function mdTable({ head, body }: Table): string {
   const esc = (c: string) => c.replace(/\|/g, "\\|");
   return [
     `| ${head.map(esc).join(" | ")} |`,
@@ -78,59 +86,136 @@ function mdTable(head: string[], body: string[][]): string {
   ].join("\n");
 }
 
-function memoryRows(r: BenchResults, labels: Record<string, string>): string[][] {
-  return Object.entries(r.memory).map(([id, m]) => [
-    labels[id] ?? id,
-    String(m.streams),
-    n(m.before_kb, 0),
-    n(m.during_kb, 0),
-    n(m.per_stream_kb, 1),
-    n(m.retained_per_stream_kb, 2),
-  ]);
-}
-const MEMORY_HEAD = ["configuration", "streams", "idle KB", "with streams KB", "KB per stream", "KB/stream left after"];
-
-function readerRows(r: BenchResults): string[][] {
-  return Object.entries(r.sse_reader.mb_per_s ?? {})
-    .sort((a, b) => Number(b[0]) - Number(a[0]))
-    .map(([size, mbps]) => [`${size}-byte chunks`, n(mbps, 1)]);
+function summaryOf(w: WorkloadResult, row: string): RowSummary | undefined {
+  return w.summary.find((s) => s.row === row);
 }
 
-function targetRows(r: BenchResults): string[][] {
-  return r.targets.map((t) => [t.description, t.target, t.measured, t.status]);
+/** "0.85× (0.80–0.90)": the median per-round ratio and its spread. */
+function ratioCell(s: RowSummary | undefined, base: string): string {
+  const r = s?.vs[base];
+  if (!r) return "";
+  return `${x(r.rps)} (${n(r.rps_min, 2)}–${n(r.rps_max, 2)})`;
 }
 
-const SUMMARY_HEAD = [
-  "configuration",
-  "JSON req/s vs bare",
-  "JSON req/s vs gateway",
-  "JSON p99 vs bare",
-  "stream p50 vs bare",
-  "stream p50 +ms vs gateway",
-  "1 KB prompt req/s vs bare",
-  "100 KB prompt req/s vs bare",
-];
+function workloadTable(w: WorkloadResult): Table {
+  const stream = w.kind === "stream";
+  const head = ["configuration", stream ? "streams/s" : "req/s", ...(stream ? ["MB/s"] : []), "p50 ms", "p99 ms", ...w.bases.map((b) => `vs ${b.label} (min–max)`)];
+  const body = w.rows.map((row) => {
+    const s = summaryOf(w, row.id);
+    return [
+      row.label,
+      n(s?.rps, 0),
+      ...(stream ? [n(s ? (s.rps * w.answer_bytes) / 1e6 : null, 1)] : []),
+      n(s?.p50_ms, 2),
+      n(s?.p99_ms, 2),
+      ...w.bases.map((b) => (b.id === row.id ? "(reference)" : ratioCell(s, b.id))),
+    ];
+  });
+  return { head, body };
+}
 
-function summaryRows(r: BenchResults, labels: Record<string, string>): string[][] {
-  const cell = (w: string, c: string) => r.workloads.find((x) => x.id === w)?.summary.find((s) => s.config === c);
-  return r.configs
-    .filter((c) => c.available && c.id !== "bare")
-    .map((c) => {
-      const json = cell("json", c.id);
-      const sse = cell("sse", c.id);
-      const pg1 = cell("pg-1k", c.id);
-      const pg100 = cell("pg-100k", c.id);
-      return [
-        labels[c.id] ?? c.id,
-        pct(json?.vs_bare?.rps),
-        c.id === "gateway" ? "" : pct(json?.vs_gateway?.rps),
-        json?.vs_bare ? `${n(json.vs_bare.p99, 2)}×` : "–",
-        sse?.vs_bare ? `${n(sse.vs_bare.p50, 2)}×` : "–",
-        c.id === "gateway" ? "" : signed(sse?.added_p50_ms_vs_gateway, 2),
-        pct(pg1?.vs_bare?.rps),
-        pct(pg100?.vs_bare?.rps),
-      ];
-    });
+/** One row per configuration: OpenAI in full, the other shapes as ratios to the byte counter. */
+function streamSummary(r: BenchResults): Table | undefined {
+  const streams = r.workloads.filter((w) => w.kind === "stream");
+  const openai = streams.find((w) => w.shape === "openai") ?? streams[0];
+  if (!openai) return undefined;
+  const others = streams.filter((w) => w !== openai);
+  const labels = new Map<string, string>();
+  for (const w of streams) for (const row of w.rows) if (!labels.has(row.id)) labels.set(row.id, row.label);
+  const head = [
+    "configuration",
+    `${SHAPE_LABEL[openai.shape ?? "openai"]} streams/s`,
+    "vs no plugin",
+    "vs byte counter",
+    ...others.map((w) => `${SHAPE_LABEL[w.shape ?? "openai"]} vs byte counter`),
+  ];
+  const body = [...labels.entries()].map(([id, label]) => {
+    const s = summaryOf(openai, id);
+    return [
+      label,
+      n(s?.rps, 0),
+      id === "gateway" ? "(reference)" : x(s?.vs.gateway?.rps),
+      id === "bytes" ? "(reference)" : x(s?.vs.bytes?.rps),
+      ...others.map((w) => (id === "bytes" ? "(reference)" : x(summaryOf(w, id)?.vs.bytes?.rps))),
+    ];
+  });
+  return { head, body };
+}
+
+function chunkTable(r: BenchResults): Table {
+  return {
+    head: ["file", "bytes", "body_filter calls with data", "smallest", "median", "largest", "most frequent"],
+    body: r.chunks.map((c) => [c.file, String(c.bytes), String(c.calls), String(c.min), String(c.median), String(c.max), `${c.mode.size} (${c.mode.count}×)`]),
+  };
+}
+
+function streamFilesTable(r: BenchResults): Table {
+  return {
+    head: ["shape", "served at", "content type", "bytes", "events", "token event bytes", "completion tokens"],
+    body: r.streams.map((s) => [SHAPE_LABEL[s.shape], s.path, s.content_type, String(s.bytes), String(s.events), `${s.token_event_bytes.min}–${s.token_event_bytes.max}`, String(s.completion_tokens)]),
+  };
+}
+
+function memoryTable(r: BenchResults, labels: Record<string, string>): Table {
+  return {
+    head: ["configuration", "streams", "idle KB", "with streams KB", "KB per stream", "KB/stream left after"],
+    body: Object.entries(r.memory).map(([id, m]) => [
+      labels[id] ?? id,
+      String(m.streams),
+      n(m.before_kb, 0),
+      n(m.during_kb, 0),
+      n(m.per_stream_kb, 1),
+      n(m.retained_per_stream_kb, 2),
+    ]),
+  };
+}
+
+const chunkLabel = (c: string) => (c === "event" ? "one event per chunk" : `${c}-byte chunks`);
+
+function readerTable(r: BenchResults): Table | undefined {
+  const cur = r.reader.current;
+  if (!cur || cur.rows.length === 0) return undefined;
+  const base = r.reader.baseline?.rows ?? [];
+  const find = (rows: ReaderRow[], row: ReaderRow) => rows.find((b) => b.name === row.name && b.chunks === row.chunks);
+  const head = [
+    "stream",
+    "chunks",
+    "events",
+    "µs/event",
+    "MB/s",
+    ...(base.length > 0 ? [`µs/event, ${r.reader.baseline?.label}`, "MB/s, baseline", "speed-up"] : []),
+  ];
+  const body = cur.rows.map((row) => {
+    const b = find(base, row);
+    return [
+      row.name,
+      chunkLabel(row.chunks),
+      String(row.events),
+      n(row.us_per_event, 3),
+      n(row.mb_per_s, 0),
+      ...(base.length > 0 ? [n(b?.us_per_event, 3), n(b?.mb_per_s, 0), b ? x(b.us_per_event / row.us_per_event) : "–"] : []),
+    ];
+  });
+  return { head, body };
+}
+
+function jitLines(label: string, j: JitCheck | undefined, md: boolean): string[] {
+  if (!j) return [`${label}: not run`];
+  const fence = md ? ["```"] : [];
+  return [
+    `${label}: ${j.traces} traces compiled; ${j.aborts} trace aborts starting or ending in the shared library's modules, ${j.nyi} of them NYI.`,
+    ...(j.abort_sites.length > 0 ? ["", ...fence, ...j.abort_sites.slice(0, 12).map((a) => `${String(a.count).padStart(4)} × ${a.where}`), ...fence] : []),
+    "",
+    `Profile (\`-jp=fl\`, top entries; \`-jp=v\`: ${j.profile_v.map((l) => l.trim().replace(/\s+/g, " ")).join(", ")}):`,
+    "",
+    ...fence,
+    ...j.profile_fl.slice(0, 16),
+    ...fence,
+  ];
+}
+
+function targetTable(r: BenchResults): Table {
+  return { head: ["target", "want", "measured", "status"], body: r.targets.map((t) => [t.description, t.target, t.measured, t.status]) };
 }
 
 function labelsOf(r: BenchResults): Record<string, string> {
@@ -145,88 +230,128 @@ function machineLine(m: Machine): string {
   );
 }
 
+function inexact(r: BenchResults): string[] {
+  return r.counts.filter((c) => c.counted !== c.want).map((c) => `${c.config}: ${c.what}: counted ${c.counted}, want ${c.want}`);
+}
+
 export function renderText(r: BenchResults): string {
   const labels = labelsOf(r);
   const out: string[] = [];
   out.push(`Benchmark (${r.mode}) ${r.date}${r.commit ? ` at ${r.commit.slice(0, 12)}` : ""}`);
   out.push(`Machine: ${machineLine(r.machine)}`);
   out.push(`Parameters: ${JSON.stringify(r.parameters)}`);
-  out.push("", "Summary (ratios within each round, median over rounds)", textTable(SUMMARY_HEAD, summaryRows(r, labels)));
-  for (const w of r.workloads) {
-    out.push("", `${w.label}: ${w.request}, ${w.connections} connection(s)`, textTable(HEAD, rows(w, labels)));
+  const summary = streamSummary(r);
+  if (summary) out.push("", "Saturated streams (streams/s ratios within each round, median over rounds)", textTable(summary));
+  for (const w of r.workloads) out.push("", `${w.label}: ${w.request}; wrk -t${w.threads} -c${w.connections}`, textTable(workloadTable(w)));
+  if (r.chunks.length > 0) out.push("", "Chunks body_filter received per response (gateway, default proxy buffers)", textTable(chunkTable(r)));
+  if (Object.keys(r.memory).length > 0) out.push("", "Lua memory of the gateway worker (collectgarbage count after a full GC)", textTable(memoryTable(r, labels)));
+  const reader = readerTable(r);
+  for (const run of [r.reader.current, r.reader.baseline]) {
+    if (run && run.status !== "ok") out.push("", `Reader benchmark (${run.label}): ${run.status}: ${run.message ?? ""}`);
   }
-  if (Object.keys(r.memory).length > 0) out.push("", "Lua memory of the gateway worker (collectgarbage count after a full GC)", textTable(MEMORY_HEAD, memoryRows(r, labels)));
-  out.push("", `SSE usage reader (luajit bench/sse-reader/bench.lua): ${r.sse_reader.status}${r.sse_reader.message ? ` (${r.sse_reader.message})` : ""}`);
-  if (r.sse_reader.mb_per_s) out.push(textTable(["chunks", "MB/s"], readerRows(r)));
-  out.push("", "Targets", textTable(["target", "want", "measured", "status"], targetRows(r)));
+  if (reader) out.push("", `Usage reader alone (LuaJIT, no nginx; ${r.reader.current?.label})`, textTable(reader));
+  if (r.reader.current?.jit) out.push("", ...jitLines(`JIT check, ${r.reader.current.label}`, r.reader.current.jit, false));
+  if (r.reader.baseline?.jit) out.push("", ...jitLines(`JIT check, ${r.reader.baseline.label}`, r.reader.baseline.jit, false));
+  out.push("", "Targets", textTable(targetTable(r)));
+  for (const line of inexact(r)) out.push(`inexact count: ${line}`);
   for (const note of r.notes) out.push(`note: ${note}`);
   if (r.errors.length > 0) out.push("", `ERRORS (${r.errors.length}):`, ...r.errors.map((e) => `  ${e}`));
   return out.join("\n");
 }
 
+function methodMarkdown(r: BenchResults): string[] {
+  const p = r.parameters;
+  return [
+    "**Method.** Everything runs on 127.0.0.1, one nginx worker per proxy, started by the harness. The upstream is a",
+    "separate nginx serving static files (sendfile; POST answered through `error_page 405`): a small JSON chat completion",
+    "with usage, and one streamed answer per API shape (table below), so the upstream costs next to nothing per stream and",
+    "the proxy's own CPU per byte and per event sets the rate. The proxies: a bare `proxy_pass` (reference only), the local",
+    "gateway (`gateway/cli.ts`, Kong 3.9's runloop in Lua, Kong's default route: response buffering on, nginx's default",
+    "proxy buffers) with no plugin; with `bench-byte-counter`, a benchmark-only plugin whose body_filter only adds",
+    "`#ngx.arg[1]` to a counter in `kong.ctx.plugin` (the floor of any plugin that reads a stream); with each plugin alone;",
+    "and with all three (token-rate-limiting on the local policy, limits never reached). Before the load every",
+    "configuration is checked: the client's bytes equal the file's (without the usage event where token-rate-limiting",
+    "injected `include_usage`), token-rate-limiting's remaining budget drops by exactly each answer's usage, the byte",
+    "counter counted every byte, prompt-guard refuses a denied prompt, upstream-disconnect-log records a refused upstream.",
+    `Load is \`wrk\`, saturating: streams with -t${p.stream_threads} -c${p.stream_connections}, small JSON with ${p.json_connections} connections. Each`,
+    `round runs every row of a workload once (order rotated per round), ${p.rounds} round(s) of ${p.duration_s} s per cell${Number(p.warmup_s) > 0 ? ` after a ${p.warmup_s} s warm-up of each cell` : ""};`,
+    "every ratio is taken within a round, then the median over rounds (min–max: the spread of the per-round ratio), so the",
+    "drift of a shared machine between rounds cancels. Any non-2xx answer, socket error, short answer or worker error",
+    "fails the run.",
+  ];
+}
+
 export function renderMarkdown(r: BenchResults): string {
   const labels = labelsOf(r);
-  const p = r.parameters;
-  const out: string[] = [];
-  out.push(
+  const out: string[] = [
     "# Benchmarks",
     "",
-    "What each plugin costs, as ratios to a bare nginx `proxy_pass` measured in the same run, on the same nginx binary.",
-    "Written by `make bench` (`bench/run.ts`) from `bench/results/latest.json`; do not edit by hand.",
+    "CPU cost per event of each plugin on saturated streams, and per request on small JSON, as ratios to the same gateway",
+    "without plugins and to a plugin that only counts bytes, measured in one run. Rendered from a results file of",
+    "`make bench` by `npx tsx bench/run.ts --render <results.json> --docs docs/bench.md` (see `bench/README.md`).",
     "",
-    `**Run:** ${r.date}${r.commit ? `, commit \`${r.commit.slice(0, 12)}\`` : ""}.`,
+    `**Run:** ${r.date}${r.commit ? `, commit \`${r.commit.slice(0, 12)}\`` : ""} (${r.mode}).`,
     "",
-    `**Machine:** ${machineLine(r.machine)}.`,
+    `**Machine:** ${machineLine(r.machine)}. Its cores are shared with other work, and wrk, the proxy and the upstream all`,
+    "run on them: absolute figures are low and noisy; the ratios within a round are what matter.",
     "",
-    "**Method.** The upstream is a separate nginx on 127.0.0.1 (a static JSON chat completion; an SSE stream of precomputed",
-    "OpenAI chunks written by Lua in batches as fast as the socket takes them, chunked like an LLM server). Every proxy runs one",
-    "nginx worker: the bare `proxy_pass` (HTTP/1.1 keepalive pool, access log to a file), and the local gateway (`gateway/cli.ts`,",
-    "Kong 3.9's runloop in Lua) with no plugin, each plugin alone and all three (token-rate-limiting with the local policy in that",
-    "row, `fault_tolerant: false` for redis so a Redis failure shows as errors). Limits are high enough never to reject; the",
-    "prompt-guard requests pass its 20 deny patterns. Load is `wrk` at fixed concurrency; each round runs every configuration",
-    `once (order rotated per round), ${p.rounds} round(s) of ${p.duration_s} s per cell${Number(p.warmup_s) > 0 ? ` after a ${p.warmup_s} s warm-up of each cell` : ""}; every figure is the median over rounds,`,
-    "and every ratio is computed within a round (against that round's bare proxy or gateway) before taking the median, so",
-    "drift of the shared machine between rounds cancels out. Latency of the SSE rows is the time to the last byte of the whole",
-    "stream. Before the load each configuration is checked (byte-identical JSON and stream, plugin proof: rate-limit headers,",
-    "a denied prompt refused, a disconnect record, Redis keys) and any non-2xx answer or worker error fails the run.",
+    ...methodMarkdown(r),
     "",
-    `The machine has ${r.machine.cores} cores shared with other work and wrk, the proxy and the upstream all run on them:`,
-    "absolute numbers are noisy and low; the ratios within a round are what matter. The (min–max) column shows the spread of",
-    "the per-round ratio.",
+    "## Targets",
     "",
-    "Run it with `make bench` (about 7 minutes; `npx tsx bench/run.ts --help` for the parameters) or `make bench-smoke`",
-    "(under a minute, numbers meaningless, fails on any error); see `bench/README.md`.",
-    "",
-    "## Summary",
-    "",
-    "Each plugin's cost as a ratio to the bare proxy and to the gateway without plugins (the gateway's own cost is its row).",
-    "",
-    mdTable(SUMMARY_HEAD, summaryRows(r, labels)),
-  );
+    mdTable(targetTable(r)),
+  ];
+  const wrong = inexact(r);
+  if (wrong.length > 0) out.push("", "Inexact counts:", "", ...wrong.map((l) => `- ${l}`));
+  const summary = streamSummary(r);
+  if (summary) {
+    out.push("", "## Saturated streams", "", "Streams per second and their ratios (median of per-round ratios).", "", mdTable(summary));
+    out.push("", "The streamed files:", "", mdTable(streamFilesTable(r)));
+    if (r.chunks.length > 0) {
+      out.push("", "What body_filter received per response through the gateway (nginx's default proxy buffers), logged once per run by a", "benchmark-only plugin on a route of its own:", "", mdTable(chunkTable(r)));
+    }
+  }
   for (const w of r.workloads) {
-    out.push("", `## ${w.label}`, "", `${w.request}; wrk ${p.threads} thread(s), ${w.connections} connection(s).`, "", mdTable(HEAD, rows(w, labels)));
+    out.push("", `## ${w.label}`, "", `${w.request}; wrk -t${w.threads} -c${w.connections}.`, "", mdTable(workloadTable(w)));
   }
   out.push("", "## Lua memory per active stream", "");
   if (Object.keys(r.memory).length > 0) {
     const m = Object.values(r.memory)[0];
     out.push(
-      `${m.streams} concurrent streams through the gateway (one event every ${p.slow_interval_ms} ms, ${m.events_per_stream} events each);`,
-      "`collectgarbage(\"count\")` of the gateway's worker after a full GC (through a benchmark-only probe plugin, `bench/fixtures/lua`),",
+      `${m.streams} concurrent OpenAI streams through the gateway (one event every ${r.parameters.slow_interval_ms} ms, ${m.events_per_stream} events each);`,
+      "`collectgarbage(\"count\")` of the gateway's worker after a full GC (through a benchmark-only probe plugin),",
       "idle and with every stream in flight. The last column is what stayed after all streams ended.",
       "",
-      mdTable(MEMORY_HEAD, memoryRows(r, labels)),
+      mdTable(memoryTable(r, labels)),
     );
   } else out.push("Not measured in this run.");
-  out.push("", "## SSE usage reader (LuaJIT, no nginx)", "");
-  if (r.sse_reader.mb_per_s) {
+  out.push("", "## Usage reader alone", "");
+  const reader = readerTable(r);
+  if (reader) {
     out.push(
-      `\`luajit bench/sse-reader/bench.lua\` over ${r.sse_reader.source ?? "a recorded stream"}${r.sse_reader.bytes ? ` (${(r.sse_reader.bytes / 2 ** 20).toFixed(2)} MB)` : ""}, split into chunks of each size; best round.`,
+      "`bench/sse-reader/bench.lua`: `newUsageReader()`, `detect`, `feed` every chunk, `finish`, on the same files as above",
+      "(and the mock LLM's 1 MB stream of long events, the old figure, for reference), in 4 KiB chunks and one event per chunk;",
+      "each report checked (usage, finish reason, events, text characters); CPU time (`os.clock`) of repeated passes, garbage",
+      "collection included, best of several rounds after a warm-up. MB = 10^6 bytes.",
       "",
-      mdTable(["chunks", "MB/s"], readerRows(r)),
+      mdTable(reader),
     );
-  } else out.push(`${r.sse_reader.status}${r.sse_reader.message ? `: ${r.sse_reader.message}` : ""}.`);
-  out.push("", "## Targets", "", mdTable(["target", "want", "measured", "status"], targetRows(r)));
-  if (r.notes.length > 0) out.push("", ...r.notes.map((x) => `- ${x}`));
+  }
+  for (const run of [r.reader.current, r.reader.baseline]) {
+    if (run && run.status !== "ok") out.push("", `${run.label}: ${run.status}: ${run.message ?? ""}`);
+  }
+  if (r.reader.current?.jit || r.reader.baseline?.jit) {
+    out.push(
+      "",
+      "## The reader under LuaJIT's trace dump and profiler",
+      "",
+      "`luajit bench/sse-reader/jit-check.lua --manifest <dir>/manifest.json [--dist DIR]` (streams written by",
+      "`npx tsx bench/run.ts --write-streams <dir>`): the OpenAI file in 4 KiB chunks and one event per chunk, first under",
+      "the trace dump (`-jv`), then the profiler (`-jp=fl`, `-jp=v`).",
+    );
+    for (const run of [r.reader.baseline, r.reader.current]) if (run?.jit) out.push("", ...jitLines(`**${run.label}**`, run.jit, true));
+  }
+  if (r.notes.length > 0) out.push("", "## Notes", "", ...r.notes.map((note) => `- ${note}`));
   if (r.errors.length > 0) out.push("", "## Errors", "", ...r.errors.map((e) => `- ${e}`));
   return out.join("\n") + "\n";
 }

@@ -1,33 +1,131 @@
-// Runs the SSE usage reader micro-benchmark (bench/sse-reader/bench.lua, owned by the shared
-// library) and takes the JSON object of its last line.
-import { existsSync } from "node:fs";
+// The in-process reader benchmark (bench/sse-reader/bench.lua) and the JIT check
+// (bench/sse-reader/jit-check.lua), run on the streams of streams.ts written to a folder, against
+// one tree of transpiled modules; each prints one JSON object on its last line.
 import { join } from "node:path";
-import { runToEnd } from "./procs.ts";
 import { writeLargeFixture } from "../../upstream/mock-llm/record-fixtures.ts";
-import type { SseReaderResult } from "./report.ts";
+import { runToEnd } from "./procs.ts";
+import { streamFiles, writeReaderStreams, type ReaderManifestEntry } from "./streams.ts";
 
-export const SSE_READER_SCRIPT = join("bench", "sse-reader", "bench.lua");
+export const READER_SCRIPT = join("bench", "sse-reader", "bench.lua");
+export const JIT_SCRIPT = join("bench", "sse-reader", "jit-check.lua");
+/** The chunkings every stream is read in: nginx's default proxy buffer, and one event per chunk. */
+export const READER_CHUNKS: (number | "event")[] = [4096, "event"];
 
-export function parseReaderOutput(stdout: string): SseReaderResult {
-  const last = stdout.trim().split("\n").pop() ?? "";
-  let parsed: { mb_per_s?: Record<string, number>; source?: string; bytes?: number };
-  try {
-    parsed = JSON.parse(last);
-  } catch {
-    return { status: "failed", message: `last line is not JSON: ${last.slice(0, 200)}` };
-  }
-  if (!parsed.mb_per_s || typeof parsed.mb_per_s !== "object") return { status: "failed", message: "no mb_per_s in its JSON", raw: parsed };
-  return { status: "ok", mb_per_s: parsed.mb_per_s, source: parsed.source, bytes: parsed.bytes, raw: parsed };
+export interface ReaderRow {
+  name: string;
+  /** "4096" or "event". */
+  chunks: string;
+  chunk_count: number;
+  bytes: number;
+  events: number;
+  us_per_event: number;
+  mb_per_s: number;
+  passes: number;
 }
 
-/** `dist`: the tree of transpiled modules to read (the harness's snapshot of dist/). */
-export async function runSseReaderBench(root: string, smoke: boolean, dist?: string): Promise<SseReaderResult> {
-  if (!existsSync(join(root, SSE_READER_SCRIPT))) return { status: "not available", message: `${SSE_READER_SCRIPT} does not exist yet` };
-  // the issue asks for a recorded stream: the mock LLM records its deterministic ~1 MB OpenAI stream
-  // (spec/fixtures/streams/openai-1mb.sse, git-ignored), which bench.lua prefers when present
-  await writeLargeFixture();
-  const args = [SSE_READER_SCRIPT, ...(smoke ? ["--smoke"] : []), ...(dist ? ["--dist", dist] : [])];
-  const { code, stdout, stderr } = await runToEnd("luajit", args, { cwd: root, timeoutMs: 300_000 });
-  if (code !== 0) return { status: "failed", message: `luajit ${args.join(" ")} exited with ${code}: ${(stderr || stdout).trim().slice(-500)}` };
-  return parseReaderOutput(stdout);
+export interface JitCheck {
+  stream: string;
+  traces: number;
+  /** Trace aborts that start or end in the shared library's modules. */
+  aborts: number;
+  nyi: number;
+  abort_sites: { where: string; count: number }[];
+  profile_fl: string[];
+  profile_v: string[];
+}
+
+export interface ReaderRun {
+  /** What was measured: "dist/ (this checkout)" or the baseline's label. */
+  label: string;
+  status: "ok" | "failed";
+  message?: string;
+  rows: ReaderRow[];
+  jit?: JitCheck;
+}
+
+function lastJson(stdout: string): Record<string, unknown> | undefined {
+  const last = stdout.trim().split("\n").pop() ?? "";
+  try {
+    const v: unknown = JSON.parse(last);
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** bench.lua's rows, or why there are none. */
+export function parseReaderOutput(stdout: string): { rows: ReaderRow[] } | { error: string } {
+  const parsed = lastJson(stdout);
+  if (!parsed) return { error: `last line is not a JSON object: ${stdout.trim().split("\n").pop()?.slice(0, 200) ?? ""}` };
+  // cjson writes an empty array as {}
+  const rows = Array.isArray(parsed.results) ? (parsed.results as ReaderRow[]) : [];
+  if (rows.length === 0) return { error: "no results in its JSON" };
+  return { rows };
+}
+
+export function parseJitOutput(stdout: string): JitCheck | undefined {
+  const p = lastJson(stdout);
+  if (!p || p.bench !== "jit-check") return undefined;
+  const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+  return {
+    stream: String(p.stream),
+    traces: Number(p.traces),
+    aborts: Number(p.aborts),
+    nyi: Number(p.nyi),
+    abort_sites: list<{ where: string; count: number }>(p.abort_sites),
+    profile_fl: list<string>(p.profile_fl),
+    profile_v: list<string>(p.profile_v),
+  };
+}
+
+/** The mock LLM's 1 MB stream (long events), kept as a reference row in 16 KiB chunks: the old figure. */
+async function mockReference(dir: string): Promise<ReaderManifestEntry> {
+  const { path, expected: e } = await writeLargeFixture(dir);
+  return {
+    name: "mock-1mb",
+    file: path,
+    content_type: "text/event-stream",
+    chunks: [16384],
+    expected: { ...e.usage, content_chars: [...e.text].length, finish_reason: e.finish_reason, framing: e.framing },
+  };
+}
+
+/** Writes the streams (and the mock's 1 MB stream unless smoke) with their manifest into `dir`. */
+export async function prepareReaderStreams(dir: string, tokens: number, withReference: boolean): Promise<string> {
+  const reference = withReference ? [await mockReference(dir)] : [];
+  return writeReaderStreams(dir, streamFiles(tokens), READER_CHUNKS, reference);
+}
+
+/** Runs bench.lua, then jit-check.lua, on the modules under `dist` (a tree holding kong/plugins). */
+export async function runReaderBench(root: string, opts: { manifest: string; dist: string; label: string; smoke: boolean }): Promise<ReaderRun> {
+  const args = [READER_SCRIPT, "--manifest", opts.manifest, "--dist", opts.dist, ...(opts.smoke ? ["--smoke"] : [])];
+  const bench = await runToEnd("luajit", args, { cwd: root, timeoutMs: 300_000 });
+  const parsed = parseReaderOutput(bench.stdout);
+  if (bench.code !== 0 || "error" in parsed) {
+    const why = "error" in parsed ? parsed.error : "";
+    return { label: opts.label, status: "failed", rows: [], message: `luajit ${args.join(" ")} exited with ${bench.code}: ${(bench.stderr || why).trim().slice(-600)}` };
+  }
+  const jitArgs = [JIT_SCRIPT, "--manifest", opts.manifest, "--dist", opts.dist, "--seconds", opts.smoke ? "0.2" : "2"];
+  const jit = await runToEnd("luajit", jitArgs, { cwd: root, timeoutMs: 120_000 });
+  const check = parseJitOutput(jit.stdout);
+  if (jit.code !== 0 || !check) {
+    return { label: opts.label, status: "failed", rows: parsed.rows, message: `luajit ${jitArgs.join(" ")} exited with ${jit.code}: ${(jit.stderr || jit.stdout).trim().slice(-600)}` };
+  }
+  return { label: opts.label, status: "ok", rows: parsed.rows, jit: check };
+}
+
+/** Several runs of one side as one: the first failure if any, else each row's fastest, the last JIT check. */
+export function bestRows(runs: ReaderRun[]): ReaderRun {
+  const failed = runs.find((r) => r.status !== "ok");
+  if (failed || runs.length === 0) return failed ?? { label: "", status: "failed", rows: [], message: "not run" };
+  const best = new Map<string, ReaderRow>();
+  for (const run of runs) {
+    for (const row of run.rows) {
+      const key = `${row.name}/${row.chunks}`;
+      const seen = best.get(key);
+      if (!seen || row.us_per_event < seen.us_per_event) best.set(key, row);
+    }
+  }
+  const last = runs[runs.length - 1];
+  return { ...last, rows: [...best.values()] };
 }

@@ -1,26 +1,61 @@
-// Smoke run of the SSE usage reader micro-benchmark (issue 10 item 4), so the harness cannot rot:
-// a 64 KiB generated stream in 1-byte, 64-byte and 16 KiB chunks, results checked by the script
-// itself (it exits non-zero when the reader finds a wrong usage, text count or terminator).
-// The 200 MB/s target is not asserted here: a smoke run on a shared machine is too short and
-// noisy for that; `luajit bench/sse-reader/bench.lua` reports it.
+// The reader benchmark and the JIT check in smoke mode, so they cannot rot: every stream shape in
+// 4 KiB chunks and one event per chunk, each report checked by the script itself (it exits
+// non-zero when the reader finds a wrong usage, text count or terminator, which the last test
+// proves with a wrong expectation). No speed is asserted: a smoke run on a shared machine is too
+// short and noisy for that; `make bench` reports the targets.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { READER_CHUNKS, parseJitOutput, parseReaderOutput } from "../lib/sse-reader.ts";
+import { STREAM_SHAPES, streamFiles, writeReaderStreams, type ReaderManifestEntry } from "../lib/streams.ts";
 
 const READER = "dist/kong/plugins/ai-gateway-shared/stream_usage.lua";
+const dir = mkdtempSync(join(tmpdir(), "reader-bench-test-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe("bench/sse-reader smoke", () => {
-  it("runs, checks its results and prints MB/s per chunk size as JSON on the last line", () => {
-    if (!existsSync(READER)) throw new Error(`${READER} is missing: run make lua first`);
-    const run = spawnSync("luajit", ["bench/sse-reader/bench.lua", "--smoke"], { encoding: "utf8", timeout: 60_000 });
-    expect(run.error).toBeUndefined();
+function luajit(args: string[]) {
+  if (!existsSync(READER)) throw new Error(`${READER} is missing: run make lua first`);
+  return spawnSync("luajit", args, { encoding: "utf8", timeout: 60_000 });
+}
+
+describe("bench/sse-reader", () => {
+  const manifest = writeReaderStreams(join(dir, "streams"), streamFiles(200), READER_CHUNKS);
+
+  it("bench.lua reads every shape correctly and reports µs per event and MB/s for each chunking", () => {
+    const run = luajit(["bench/sse-reader/bench.lua", "--manifest", manifest, "--smoke"]);
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
-    const lines = run.stdout.trim().split("\n");
-    const result = JSON.parse(lines[lines.length - 1]) as { bench: string; smoke: boolean; mb_per_s: Record<string, number> };
-    expect(result.bench).toBe("sse-reader");
-    expect(result.smoke).toBe(true);
-    for (const size of ["1", "64", "16384"]) expect(result.mb_per_s[size]).toBeGreaterThan(0);
-    console.log(lines.join("\n"));
+    const parsed = parseReaderOutput(run.stdout);
+    if ("error" in parsed) throw new Error(parsed.error);
+    expect(parsed.rows.map((r) => `${r.name}/${r.chunks}`)).toEqual(STREAM_SHAPES.flatMap((s) => [`${s}/4096`, `${s}/event`]));
+    for (const r of parsed.rows) {
+      expect(r.us_per_event, `${r.name}/${r.chunks}`).toBeGreaterThan(0);
+      expect(r.mb_per_s, `${r.name}/${r.chunks}`).toBeGreaterThan(0);
+      // one event per chunk means as many chunks as events
+      if (r.chunks === "event") expect(r.chunk_count).toBe(r.events);
+    }
+  });
+
+  it("jit-check.lua runs the reader under the trace dump and the profiler and reports what it found", () => {
+    const run = luajit(["bench/sse-reader/jit-check.lua", "--manifest", manifest, "--seconds", "0.2"]);
+    expect(run.status, run.stderr).toBe(0);
+    const check = parseJitOutput(run.stdout);
+    expect(check).toBeDefined();
+    expect(check?.stream).toBe("openai");
+    expect(check?.traces).toBeGreaterThan(0);
+    expect(check?.nyi).toBeLessThanOrEqual(check?.aborts ?? 0);
+    expect(check?.profile_v.length).toBeGreaterThan(0);
+  });
+
+  it("a reader whose report differs from the stream's expectation fails the benchmark", () => {
+    const entries = JSON.parse(readFileSync(manifest, "utf8")) as ReaderManifestEntry[];
+    const openai = entries[0];
+    const wrong = join(dir, "wrong.json");
+    writeFileSync(wrong, JSON.stringify([{ ...openai, expected: { ...openai.expected, completion_tokens: (openai.expected.completion_tokens ?? 0) + 1 } }]));
+    const run = luajit(["bench/sse-reader/bench.lua", "--manifest", wrong, "--smoke"]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("WRONG RESULT: openai / 4096-byte chunks: completion_tokens=200 (want 201)");
   });
 });
