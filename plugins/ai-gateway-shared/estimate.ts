@@ -2,15 +2,21 @@
  * The token estimate used when the upstream reports no usage (an upstream without usage, a
  * client abort, an upstream abort, a timeout). One documented rule, shared by every plugin:
  *
- *   completion ≈ ceil(C / 4)            C = UTF-8 characters of generated text streamed so far
- *                                         (content, reasoning, tool-call arguments; counted by
- *                                         the usage reader on the JSON text, escapes as one)
+ *   completion ≈ ceil(T / 4)            T = bytes of generated text streamed so far (content,
+ *                                         reasoning, tool-call arguments), as the usage reader
+ *                                         sees them: in a stream, each text event's bytes beyond
+ *                                         the envelope its first text event had (exact when the
+ *                                         events differ only in their text, as LLM servers'
+ *                                         do; escapes count as written); in a JSON body, the
+ *                                         decoded text
  *   prompt     ≈ ceil(P / 4) + 4 × M     P = UTF-8 characters of the request's text (message
  *                                         contents, text parts, system, prompt, input), M = the
  *                                         number of messages (role and framing overhead)
  *   fallback   ≈ ceil(B / 4)            B = request body bytes, when the body is not JSON
  *
- * Four characters per token is OpenAI's rule of thumb for English; it undercounts CJK text.
+ * Four characters per token is OpenAI's rule of thumb for English. Counting the completion in
+ * bytes costs the reader no per-event work beyond the event's size, and comes closer for CJK
+ * text (three bytes, about one token, per character) than characters would.
  * Images, audio and tool definitions are not counted. Estimates are always whole numbers ≥ 0 and
  * marked `estimated` wherever they are logged.
  */
@@ -27,9 +33,9 @@ export function tokensForChars(chars: number): number {
   return math.ceil(chars / CHARS_PER_TOKEN);
 }
 
-/** The completion estimate for the generated text counted so far. */
-export function estimateCompletionTokens(contentChars: number): number {
-  return tokensForChars(contentChars);
+/** The completion estimate for the bytes of generated text counted so far: ceil(T / 4). */
+export function estimateCompletionTokens(textBytes: number): number {
+  return tokensForChars(textBytes);
 }
 
 /** Characters of text in a message `content`: a string, or a list of parts with `text`. */

@@ -12,7 +12,6 @@
  * occurs (needle.ts): every occurrence in a chunk is searched for once, however many events ask.
  */
 import { Needle } from "./needle";
-import { utf8Length } from "./utf8";
 
 const QUOTE = 34;
 const BACKSLASH = 92;
@@ -39,68 +38,58 @@ export function valueAfterKey(s: string, pe: number): number | undefined {
 }
 
 /**
- * Characters of the JSON string that opens at `q` (the position of its `"`), counting an
- * escape sequence as one character. Returns the count and the position of the closing quote
- * (undefined when the string does not end in s). `backslashes` finds the escapes (a Needle of
- * "\\" shared by a forward scan); without it each string searches for its own.
+ * Position of the closing quote of the JSON string that opens at `q` (the position of its `"`),
+ * or undefined when it does not end in s. `backslashes` finds the escapes (a Needle of "\\"
+ * shared by a forward scan); without it each string searches for its own.
  */
-export function jsonStringChars(s: string, q: number, backslashes?: Needle): LuaMultiReturn<[number, number | undefined]> {
+export function jsonStringEnd(s: string, q: number, backslashes?: Needle): number | undefined {
   const k = q + 1;
   // Plain searches (memchr) instead of a pattern: the JIT keeps them in the trace.
   const [close] = string.find(s, '"', k, true);
-  if (close === undefined) return escapedStringChars(s, k, 0);
+  if (close === undefined) return undefined;
   let bs: number;
   if (backslashes !== undefined) bs = backslashes.next(s, k);
   else {
     const [found] = string.find(s, "\\", k, true);
     bs = found === undefined ? math.huge : found;
   }
-  // The common string has no escape: one count, no loop.
-  if (bs > close) return $multi(utf8Length(s, k, close - 1), close);
-  return escapedStringChars(s, k, 0);
+  // The common string has no escape: no loop.
+  if (bs > close) return close;
+  return escapedStringEnd(s, k);
 }
 
-/** jsonStringChars from k, with escapes: `chars` already counted before k. */
-function escapedStringChars(s: string, k: number, chars: number): LuaMultiReturn<[number, number | undefined]> {
+/** jsonStringEnd from k on, stepping over escapes (an escaped quote does not end the string). */
+function escapedStringEnd(s: string, k: number): number | undefined {
   for (;;) {
     const [close] = string.find(s, '"', k, true);
-    if (close === undefined) return $multi(chars + utf8Length(s, k), undefined);
+    if (close === undefined) return undefined;
     const [bs] = string.find(s, "\\", k, true);
-    if (bs === undefined || bs > close) return $multi(chars + utf8Length(s, k, close - 1), close);
-    chars += utf8Length(s, k, bs - 1) + 1;
+    if (bs === undefined || bs > close) return close;
     k = bs + 2;
-    if (string.byte(s, bs + 1) === 117 /* u */) {
-      // \uXXXX is one character, and so is a \uD8xx\uDCxx surrogate pair.
-      k = bs + 6;
-      const [h1, h2] = string.byte(s, bs + 2, bs + 3);
-      const high = (h1 === 100 || h1 === 68) /* d D */ && ((h2 >= 56 && h2 <= 57) || (h2 >= 97 && h2 <= 98) || (h2 >= 65 && h2 <= 66)); /* 8 9 a b A B */
-      if (high && string.byte(s, k) === BACKSLASH && string.byte(s, k + 1) === 117) k += 6;
-    }
   }
 }
 
-/**
- * Sum of the characters of every string value in s[a..b] whose key ends with the needle's text
- * (written with its closing quote, e.g. `content"` matches "content" and "reasoning_content").
- * Keys whose value is not a string (null, arrays, objects) count nothing. Returns -1 when no such
- * key has a string value (so that a caller can tell "no text key" from "empty text").
- */
-export function sumStringValuesIn(s: string, a: number, b: number, key: Needle, backslashes?: Needle): number {
-  // The first key is read before any loop: an event has one text key, and a loop entered per
-  // event would cut the caller's JIT trace.
-  const p = key.next(s, a);
-  if (p > b) return -1;
-  const pe = p + key.length - 1;
-  const v = valueAfterKey(s, pe);
-  if (v === undefined || string.byte(s, v) !== QUOTE) return moreStringValues(s, pe + 1, b, key, backslashes, -1);
-  const [chars, close] = jsonStringChars(s, v, backslashes);
-  if (close === undefined) return chars;
-  if (key.next(s, close + 1) > b) return chars;
-  return moreStringValues(s, close + 1, b, key, backslashes, chars);
+/** Where the string values sumStringBytesIn counted lie: the first's quotes, and how many. */
+export interface StringSpans {
+  count: number;
+  /** Position of the first value's opening quote. */
+  open: number;
+  /** Position of the first value's closing quote. */
+  close: number;
 }
 
-/** sumStringValuesIn from `from` on, adding to `total` (-1: nothing yet). */
-function moreStringValues(s: string, from: number, b: number, key: Needle, backslashes: Needle | undefined, total: number): number {
+/**
+ * Bytes (as written, escapes included) of every string value in s[a..b] whose key ends with the
+ * needle's text (written with its closing quote, e.g. `content"` matches "content" and
+ * "reasoning_content"). Keys whose value is not a string (null, arrays, objects) count nothing.
+ * Returns -1 when no such key has a string value (so that a caller can tell "no text key" from
+ * "empty text"). A string cut by the end of s counts up to there. `spans`, when given, is
+ * filled in with where the values lie.
+ */
+export function sumStringBytesIn(s: string, a: number, b: number, key: Needle, backslashes?: Needle, spans?: StringSpans): number {
+  let total = -1;
+  let from = a;
+  if (spans !== undefined) spans.count = 0;
   for (;;) {
     const p = key.next(s, from);
     if (p > b) return total;
@@ -110,16 +99,23 @@ function moreStringValues(s: string, from: number, b: number, key: Needle, backs
       from = pe + 1;
       continue;
     }
-    const [chars, close] = jsonStringChars(s, v, backslashes);
-    total = (total < 0 ? 0 : total) + chars;
+    const close = jsonStringEnd(s, v, backslashes);
+    total = (total < 0 ? 0 : total) + (close === undefined ? b - v : close - v - 1);
+    if (spans !== undefined) {
+      spans.count += 1;
+      if (spans.count === 1) {
+        spans.open = v;
+        spans.close = close ?? b + 1;
+      }
+    }
     if (close === undefined) return total;
     from = close + 1;
   }
 }
 
-/** sumStringValuesIn over the whole of s. */
-export function sumStringValues(s: string, keySuffix: string): number {
-  return sumStringValuesIn(s, 1, s.length, new Needle(keySuffix));
+/** sumStringBytesIn over the whole of s. */
+export function sumStringBytes(s: string, keySuffix: string): number {
+  return sumStringBytesIn(s, 1, s.length, new Needle(keySuffix));
 }
 
 /** True when the key ending at `pe` (its closing quote) has the value null. */
@@ -133,7 +129,8 @@ export function valueIsNull(s: string, pe: number): boolean {
  * `"finish_reason":"stop"` among `"finish_reason":null` chunks).
  */
 export function hasNonNullKeyIn(s: string, a: number, b: number, key: Needle): boolean {
-  // Peeled like sumStringValuesIn: the common event has the key once (or not at all).
+  // The first occurrence is read before any loop: an event has the key once (or not at all), and
+  // a loop entered per event would cut the caller's JIT trace.
   const p = key.next(s, a);
   if (p > b) return false;
   const pe = p + key.length - 1;
@@ -162,6 +159,7 @@ export function hasTrueKeyIn(s: string, a: number, b: number, key: Needle): bool
   if (p > b) return false;
   if (isTrueKey(s, p, key.length)) return true;
   let from = p + key.length;
+  if (key.next(s, from) > b) return false;
   for (;;) {
     const q = key.next(s, from);
     if (q > b) return false;
@@ -196,14 +194,15 @@ export function integerAt(s: string, v: number): number | undefined {
   return n;
 }
 
-/** True when s holds `word` right before position p, with a `"` before it (a whole key name). */
-export function keyEndsWith(s: string, p: number, word: string): boolean {
-  const start = p - word.length;
-  if (string.byte(s, start - 1) !== QUOTE) return false;
-  for (let i = 1; i <= word.length; i++) {
-    if (string.byte(s, start + i - 1) !== string.byte(word, i)) return false;
-  }
-  return true;
+/**
+ * True when the key that ends right before position p is `word`, judged by its length (a quote
+ * before it), its first and its last letter: no loop, so a per-event caller keeps its JIT trace.
+ * Enough to tell the few keys a caller expects from each other and from the others of the same
+ * objects (`cached_tokens`, `reasoning_tokens`, `audio_tokens`, `image_tokens`, ...).
+ */
+export function keyIs(s: string, p: number, word: string): boolean {
+  const n = word.length;
+  return string.byte(s, p - n - 1) === QUOTE && string.byte(s, p - n) === string.byte(word, 1) && string.byte(s, p - 1) === string.byte(word, n);
 }
 
 /**
@@ -218,7 +217,7 @@ export function balancedAt(s: string, o: number): string | undefined {
     if (e === undefined) return undefined;
     const c = string.byte(s, e);
     if (c === 34) {
-      const [, close] = jsonStringChars(s, e);
+      const close = jsonStringEnd(s, e);
       if (close === undefined) return undefined;
       k = close + 1;
       continue;

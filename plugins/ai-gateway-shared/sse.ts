@@ -90,6 +90,13 @@ function dataValueAt(s: string, pos: number): number {
   return c6 === SPACE ? pos + 6 : pos + 5;
 }
 
+/** Where the value of the line at `pos` starts when it is an `event:` line, else 0. */
+function eventValueAt(s: string, pos: number): number {
+  const [c1, c2, c3, c4, c5, c6, c7] = string.byte(s, pos, pos + 6);
+  if (c1 !== 101 /* e */ || c2 !== 118 /* v */ || c3 !== 101 /* e */ || c4 !== 110 /* n */ || c5 !== 116 /* t */ || c6 !== COLON) return 0;
+  return c7 === SPACE ? pos + 7 : pos + 6;
+}
+
 /** Hands events to a plain function, with their data copied out (the handler API). */
 class HandlerSink implements SseSink {
   handler: SseEventHandler | undefined = undefined;
@@ -152,18 +159,29 @@ class Reader implements SseReader {
     const maxData = this.maxEventBytes - 1;
     let plain = this.plain();
     while (pos <= n) {
-      // The common event, "data: <json>\n\n" inside this chunk, goes to the sink without the
-      // line machine below: one search for its LF, a few byte checks, no copy.
-      if (lf < cr && string.byte(chunk, lf + 1) === LF && this.dataCount === 0 && plain) {
+      // The common event, "data: <json>\n\n" inside this chunk (after an "event: <name>\n" line,
+      // Anthropic's), goes to the sink without the line machine below: one search for its LF, a
+      // few byte checks, no copy.
+      if (lf < cr && this.dataCount === 0 && plain) {
         const vs = dataValueAt(chunk, pos);
-        if (vs > 0 && lf - pos <= maxData) {
-          const name = this.eventName;
-          this.eventName = undefined;
-          this.dispatched += 1;
-          sink.sseEvent(chunk, vs, lf - 1, name === "" ? undefined : name, this.lastId === "" ? undefined : this.lastId);
-          pos = lf + 2;
-          lf = nextByte(chunk, "\n", pos, n);
-          continue;
+        if (vs > 0) {
+          if (string.byte(chunk, lf + 1) === LF && lf - pos <= maxData) {
+            const name = this.eventName;
+            this.eventName = undefined;
+            this.dispatched += 1;
+            sink.sseEvent(chunk, vs, lf - 1, name === "" ? undefined : name, this.lastId === "" ? undefined : this.lastId);
+            pos = lf + 2;
+            lf = nextByte(chunk, "\n", pos, n);
+            continue;
+          }
+        } else {
+          const ns = eventValueAt(chunk, pos);
+          if (ns > 0) {
+            this.eventName = ns < lf ? string.sub(chunk, ns, lf - 1) : "";
+            pos = lf + 1;
+            lf = nextByte(chunk, "\n", pos, n);
+            continue;
+          }
         }
       }
       let e: number;

@@ -25,13 +25,16 @@ import { Rope } from "./rope";
 import { newNdjsonReader, type NdjsonReader, type NdjsonSink } from "./ndjson";
 import { asObject } from "./json";
 import {
-  type Usage, mergeUsage, usageTotal, extractFinishReason, isTerminal, isError, contentChars, normalizeFinishReason,
+  type Usage, mergeUsage, usageTotal, extractFinishReason, isTerminal, isError, textBytes, normalizeFinishReason,
 } from "./usage";
 import { Needle } from "./needle";
 import {
-  hasNonNullKeyIn, hasTrueKeyIn, integerAt, keyEndsWith, lastNumberOfKey, lastObjectOfKey, lastStringOfKey,
-  sumStringValuesIn, valueAfterKey,
+  hasNonNullKeyIn, hasTrueKeyIn, integerAt, keyIs, lastNumberOfKey, lastObjectOfKey, lastStringOfKey,
+  sumStringBytesIn, valueAfterKey, type StringSpans,
 } from "./json_text";
+
+const QUOTE = 34;
+const COLON = 58;
 
 /** What the configuration says the upstream speaks ("auto": recognise it from the response). */
 export type FormatOverride = "auto" | "openai" | "anthropic" | "ollama" | "json";
@@ -55,7 +58,7 @@ export interface UsageReport {
   /** SSE events dispatched (those with data, [DONE] included), NDJSON lines, or 1 for a decoded JSON body. */
   events: number;
   /** Events that carried generated text. */
-  data_events: number;
+  text_events: number;
   /** SSE comment lines (keep-alives). */
   comments: number;
   /** The last finish reason seen, in OpenAI's words (Anthropic end_turn → stop, max_tokens → length, tool_use → tool_calls). */
@@ -67,10 +70,11 @@ export interface UsageReport {
   /** An error event or error body was seen. */
   error: boolean;
   /**
-   * UTF-8 characters of generated text (content, reasoning, tool-call arguments). For a JSON body
-   * over maxJsonBytes without usage: its byte count (an upper bound).
+   * Bytes of generated text (content, reasoning, tool-call arguments), for the estimate: each
+   * text event's bytes beyond its envelope (estimate.ts). For a JSON body over maxJsonBytes
+   * without usage: the body's byte count (an upper bound).
    */
-  content_chars: number;
+  text_bytes: number;
   /** Body bytes fed. */
   bytes: number;
   /** Events or lines dropped for size, or 1 when a JSON body went over its cap. */
@@ -102,8 +106,8 @@ export interface UsageReader {
   finish(): UsageReport;
   readonly framing: BodyFraming;
   readonly events: number;
-  readonly data_events: number;
-  readonly content_chars: number;
+  readonly textEvents: number;
+  readonly textBytes: number;
   readonly terminated: boolean;
   /** Bytes the reader holds right now (unfinished event, JSON body). */
   readonly bufferedBytes: number;
@@ -178,7 +182,7 @@ export function sniffFraming(bytes: string, final: boolean): BodyFraming | undef
 }
 
 /**
- * Keys whose string values are generated text, per dialect (see json_text.sumStringValuesIn):
+ * Keys whose string values are generated text, per dialect (see json_text.sumStringBytesIn):
  * the first is looked up in every event, the others only when it gave no text, so that the
  * common event costs one search. `content"` also matches vLLM's `reasoning_content`; `text"` is
  * the legacy completions API.
@@ -235,8 +239,8 @@ function larger(kept: number | undefined, seen: number | undefined): number | un
 class Reader implements UsageReader, SseSink, NdjsonSink {
   framing: BodyFraming = "none";
   events = 0;
-  data_events = 0;
-  content_chars = 0;
+  textEvents = 0;
+  textBytes = 0;
   terminated = false;
   bufferedBytes = 0;
 
@@ -248,6 +252,18 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
   private sniffed = "";
   private dialect: Dialect = "unknown";
   private textKeys: Needle[] = [];
+  /** The last event of the chunk being read that carried usage counts alone: s[a..b]. */
+  private countsS: string | undefined = undefined;
+  private countsA = 0;
+  private countsB = 0;
+  /**
+   * The layout of the last event measured key by key that had one text value: where its value's
+   * opening quote is (from the event's start; 0 until one was seen), and how far its closing
+   * quote is from the event's end.
+   */
+  private valueOffset = 0;
+  private valueTail = 0;
+  private readonly spans: StringSpans = { count: 0, open: 0, close: 0 };
   private usage: Usage = {};
   private reported = false;
   private finishReason: string | undefined = undefined;
@@ -311,12 +327,14 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     const sse = this.sse;
     if (sse !== undefined) {
       const completed = sse.read(chunk, this);
+      if (this.countsS !== undefined) this.readLastCounts();
       this.bufferedBytes = sse.bufferedBytes;
       return completed;
     }
     const nd = this.ndjson;
     if (nd !== undefined) {
       const completed = nd.read(chunk, this);
+      if (this.countsS !== undefined) this.readLastCounts();
       this.bufferedBytes = nd.bufferedBytes;
       return completed;
     }
@@ -334,13 +352,13 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       framing: this.framing,
       dialect: this.dialect,
       events: this.events,
-      data_events: this.data_events,
+      text_events: this.textEvents,
       comments: this.sse !== undefined ? this.sse.comments : 0,
       finish_reason: this.finishReason === undefined ? undefined : normalizeFinishReason(this.finishReason),
       stop_reason: this.finishReason,
       terminated: this.terminated,
       error: this.error,
-      content_chars: this.content_chars,
+      text_bytes: this.textBytes,
       bytes: this.bytes,
       oversized: this.oversizedJson + (this.sse !== undefined ? this.sse.oversized : 0)
         + (this.ndjson !== undefined ? this.ndjson.oversized : 0),
@@ -365,6 +383,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       } else if (this.framing === "json") {
         this.finishJson();
       }
+      if (this.countsS !== undefined) this.readLastCounts();
       this.bufferedBytes = 0;
     }
     return this.report();
@@ -414,17 +433,18 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     if (isError(obj)) this.error = true;
   }
 
-  private addText(chars: number): void {
-    if (chars > 0) {
-      this.content_chars += chars;
-      this.data_events += 1;
+  private addText(bytes: number): void {
+    if (bytes > 0) {
+      this.textBytes += bytes;
+      this.textEvents += 1;
     }
   }
 
   /**
    * One JSON event (an SSE event's data or an NDJSON line) in s[a..b]. Most events carry only
-   * text: they are read where they lie, without a copy or a decode. Only an event that may end
-   * the stream, or whose usage is not a flat object of counts, is decoded.
+   * text: they are read where they lie, without a copy or a decode, and their text is measured by
+   * their size. Only an event that may end the stream, or whose usage is not a flat object of
+   * counts, is decoded.
    */
   private jsonEvent(s: string, a: number, b: number, name: string | undefined): void {
     if (this.dialect === "unknown") {
@@ -436,22 +456,66 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       if (this.decodeEvent(s, a, b, undefined)) return;
     } else if (hasNonNullKeyIn(s, a, b, TOKENS_KEY)) {
       // Usage alone (vLLM continuous_usage_stats puts it in every chunk, Anthropic in
-      // message_start): its counts are read in place, or the event is decoded when they are
-      // not plain integers.
-      if (!this.readCounts(s, a, b) && this.decodeEvent(s, a, b, undefined)) return;
+      // message_start). Its counts are cumulative, so only the last such event of a chunk is
+      // read (at the chunk's end), and its text needs no measure: the count covers it.
+      this.countsS = s;
+      this.countsA = a;
+      this.countsB = b;
+      return;
     }
     // Anthropic text only travels in content_block_delta events.
     if (this.dialect === "anthropic" && name !== undefined && name !== "content_block_delta") return;
-    const keys = this.textKeys;
-    if (keys.length === 0) return;
-    let chars = sumStringValuesIn(s, a, b, keys[0], BACKSLASHES);
-    if (chars <= 0) {
-      for (let i = 1; i < keys.length; i++) {
-        const more = sumStringValuesIn(s, a, b, keys[i], BACKSLASHES);
-        if (more > 0) chars = (chars > 0 ? chars : 0) + more;
+    this.addText(this.textOf(s, a, b));
+  }
+
+  /**
+   * Bytes of generated text in the event s[a..b]. An LLM stream's text events differ only in
+   * their text: once one event with a single text value was measured, a later event whose value
+   * opens at the same offset (after `":`) and closes, at its first quote, as far from the end
+   * is measured by those positions alone. Any other event is measured key by key, and teaches
+   * its layout to the next ones.
+   */
+  private textOf(s: string, a: number, b: number): number {
+    const offset = this.valueOffset;
+    if (offset > 0) {
+      const open = a + offset;
+      const close = b - this.valueTail;
+      if (close > open && string.byte(s, open) === QUOTE && string.byte(s, open - 1) === COLON && string.byte(s, close) === QUOTE) {
+        const [quote] = string.find(s, '"', open + 1, true);
+        if (quote === close) return close - open - 1;
       }
     }
-    this.addText(chars);
+    const spans = this.spans;
+    const bytes = this.measureText(s, a, b, spans);
+    if (spans.count === 1) {
+      this.valueOffset = spans.open - a;
+      this.valueTail = b - spans.close;
+    }
+    return bytes;
+  }
+
+  /** Bytes of the text values in s[a..b] (the dialect's text keys), found key by key. */
+  private measureText(s: string, a: number, b: number, spans: StringSpans): number {
+    spans.count = 0;
+    const keys = this.textKeys;
+    if (keys.length === 0) return 0;
+    let bytes = sumStringBytesIn(s, a, b, keys[0], BACKSLASHES, spans);
+    if (bytes <= 0) {
+      for (let i = 1; i < keys.length; i++) {
+        const more = sumStringBytesIn(s, a, b, keys[i], BACKSLASHES, spans);
+        if (more > 0) bytes = (bytes > 0 ? bytes : 0) + more;
+      }
+      // Values of several keys: no single layout to learn.
+      if (bytes > 0) spans.count = 2;
+    }
+    return bytes;
+  }
+
+  /** Reads the counts of the last usage event held back; decodes it when they are not plain. */
+  private readLastCounts(): void {
+    const s = this.countsS as string;
+    this.countsS = undefined;
+    if (this.readCounts(s, this.countsA, this.countsB) === undefined) this.decodeEvent(s, this.countsA, this.countsB, undefined);
   }
 
   /** Decodes the event in s[a..b] and applies it; false when it is not JSON. */
@@ -463,16 +527,17 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       if (d !== "unknown") this.setDialect(d);
     }
     this.applyObject(obj);
-    this.addText(contentChars(obj));
+    this.addText(textBytes(obj));
     return true;
   }
 
   /**
    * The usage counts of s[a..b] read in place: every `"<kind>_tokens": N` key of the OpenAI and
    * Anthropic usage shapes (nested details such as cached_tokens are other keys and ignored).
-   * False when a count is not a plain integer (then the caller decodes the event).
+   * False when there was none; undefined when a count is not a plain integer (then the caller
+   * decodes the event).
    */
-  private readCounts(s: string, a: number, b: number): boolean {
+  private readCounts(s: string, a: number, b: number): boolean | undefined {
     let prompt: number | undefined;
     let completion: number | undefined;
     let total: number | undefined;
@@ -490,20 +555,20 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       const v = valueAfterKey(s, pe);
       if (v === undefined || string.byte(s, v) === 110 /* null */) continue;
       const n = integerAt(s, v);
-      if (keyEndsWith(s, p, "completion")) completion = n;
-      else if (keyEndsWith(s, p, "prompt")) prompt = n;
-      else if (keyEndsWith(s, p, "total")) total = n;
-      else if (keyEndsWith(s, p, "output")) output = n;
-      else if (keyEndsWith(s, p, "input")) input = n;
-      else if (keyEndsWith(s, p, "cache_creation_input")) cacheCreation = n;
-      else if (keyEndsWith(s, p, "cache_read_input")) cacheRead = n;
+      if (keyIs(s, p, "completion")) completion = n;
+      else if (keyIs(s, p, "prompt")) prompt = n;
+      else if (keyIs(s, p, "total")) total = n;
+      else if (keyIs(s, p, "output")) output = n;
+      else if (keyIs(s, p, "input")) input = n;
+      else if (keyIs(s, p, "cache_creation_input")) cacheCreation = n;
+      else if (keyIs(s, p, "cache_read_input")) cacheRead = n;
       else continue;
-      if (n === undefined) return false;
+      if (n === undefined) return undefined;
     }
     // The same reading as usage.usageFromObject: Anthropic's cached prompt tokens are prompt tokens.
     if (prompt === undefined && input !== undefined) prompt = input + (cacheCreation ?? 0) + (cacheRead ?? 0);
     if (completion === undefined) completion = output;
-    if (prompt === undefined && completion === undefined && total === undefined) return true;
+    if (prompt === undefined && completion === undefined && total === undefined) return false;
     const u = this.usage;
     u.prompt_tokens = larger(u.prompt_tokens, prompt);
     u.completion_tokens = larger(u.completion_tokens, completion);
@@ -566,7 +631,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
           if (d !== "unknown") this.setDialect(d);
         }
         this.applyObject(obj);
-        this.addText(contentChars(obj));
+        this.addText(textBytes(obj));
         this.terminated = true;
         return;
       }
@@ -601,7 +666,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     }
     // Its text cannot be measured any more: without usage, every body byte counts as a
     // character (an upper bound, so that an oversized answer is never counted as free).
-    if (!this.reported) this.content_chars = this.bytes;
+    if (!this.reported) this.textBytes = this.bytes;
     const reason = lastStringOfKey(tail, "finish_reason") || lastStringOfKey(tail, "stop_reason") || lastStringOfKey(tail, "done_reason");
     if (reason !== undefined) this.finishReason = reason;
     this.events += 1;

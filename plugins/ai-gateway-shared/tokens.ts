@@ -68,7 +68,7 @@ export function tokensOf(f: TokenInputs): Tokens {
   if (f.exited) return { prompt: 0, completion: 0, total: 0, estimated: false, source: "not_proxied" };
   if (f.websocket === true) return { prompt: 0, completion: 0, total: 0, estimated: false, source: "websocket" };
   const report = f.report;
-  const streamed = report === undefined ? 0 : estimateCompletionTokens(report.content_chars);
+  const streamed = report === undefined ? 0 : estimateCompletionTokens(report.text_bytes);
 
   if (report !== undefined && report.reported) {
     let estimated = false;

@@ -16,7 +16,6 @@
  * (for a well-formed stream: the last one), never the sum.
  */
 import { asArray, asCount, asObject, asString, type JsonObject } from "./json";
-import { utf8Length } from "./utf8";
 
 export interface Usage {
   prompt_tokens?: number;
@@ -169,33 +168,33 @@ export function isError(obj: unknown): boolean {
   return asObject(o.error) !== undefined || asString(o.error) !== undefined || o.type === "error" || o.object === "error";
 }
 
-function textChars(v: unknown): number {
-  return typeof v === "string" ? utf8Length(v) : 0;
+function stringBytes(v: unknown): number {
+  return typeof v === "string" ? v.length : 0;
 }
 
-function toolCallsChars(v: unknown): number {
+function toolCallsBytes(v: unknown): number {
   const calls = asArray(v);
   if (calls === undefined) return 0;
   let n = 0;
   for (let i = 0; i < calls.length; i++) {
     const call = asObject(calls[i]);
     const fn = call && asObject(call.function);
-    if (fn !== undefined) n += textChars(fn.arguments);
+    if (fn !== undefined) n += stringBytes(fn.arguments);
   }
   return n;
 }
 
-function messageChars(m: JsonObject): number {
-  return textChars(m.content) + textChars(m.reasoning_content) + textChars(m.reasoning) + textChars(m.thinking) + toolCallsChars(m.tool_calls);
+function messageBytes(m: JsonObject): number {
+  return stringBytes(m.content) + stringBytes(m.reasoning_content) + stringBytes(m.reasoning) + stringBytes(m.thinking) + toolCallsBytes(m.tool_calls);
 }
 
 /**
- * Characters of generated text in one decoded object: an OpenAI chunk's `delta` or a body's
+ * Bytes of generated text in one decoded object: an OpenAI chunk's `delta` or a body's
  * `message` (content, reasoning, tool-call arguments) and legacy `text`; Anthropic's
  * `content_block_delta` (text, partial_json, thinking) and a body's `content[]` blocks;
  * Ollama's `message` / `response`; a Responses API `*.delta` string.
  */
-export function contentChars(obj: unknown): number {
+export function textBytes(obj: unknown): number {
   const o = asObject(obj);
   if (o === undefined) return 0;
   let n = 0;
@@ -205,26 +204,26 @@ export function contentChars(obj: unknown): number {
       const c = asObject(choices[i]);
       if (c === undefined) continue;
       const delta = asObject(c.delta);
-      if (delta !== undefined) n += messageChars(delta);
+      if (delta !== undefined) n += messageBytes(delta);
       const message = asObject(c.message);
-      if (message !== undefined) n += messageChars(message);
-      n += textChars(c.text);
+      if (message !== undefined) n += messageBytes(message);
+      n += stringBytes(c.text);
     }
     return n;
   }
   const delta = o.delta;
-  if (typeof delta === "string") return textChars(delta); // Responses API *.delta events
+  if (typeof delta === "string") return stringBytes(delta); // Responses API *.delta events
   const d = asObject(delta);
-  if (d !== undefined) return textChars(d.text) + textChars(d.partial_json) + textChars(d.thinking);
+  if (d !== undefined) return stringBytes(d.text) + stringBytes(d.partial_json) + stringBytes(d.thinking);
   const content = asArray(o.content);
   if (content !== undefined) {
     for (let i = 0; i < content.length; i++) {
       const block = asObject(content[i]);
-      if (block !== undefined) n += textChars(block.text) + textChars(block.thinking);
+      if (block !== undefined) n += stringBytes(block.text) + stringBytes(block.thinking);
     }
   }
   const message = asObject(o.message);
-  if (message !== undefined) n += messageChars(message);
-  n += textChars(o.response);
+  if (message !== undefined) n += messageBytes(message);
+  n += stringBytes(o.response);
   return n;
 }

@@ -7,50 +7,26 @@
 /** Lua pattern matching any byte >= 0x80 (built from bytes: a TS "\x80" would be U+0080). */
 const HIGH_BYTE = "[" + string.char(0x80) + "-" + string.char(0xff) + "]";
 
-/**
- * Continuation bytes (0x80-0xBF) among the first `n` (at most 8) bytes from s[i], counted with
- * arithmetic only: no loop and no branch that depends on the bytes, so that a reader's per-event
- * path stays one straight JIT trace. Positions past the end of s read its last byte (never nil)
- * and count nothing, like every position past n.
- */
-function continuations(s: string, i: number, n: number): number {
-  const last = s.length;
-  return continuation(string.byte(s, math.min(i, last)), 1, n)
-    + continuation(string.byte(s, math.min(i + 1, last)), 2, n)
-    + continuation(string.byte(s, math.min(i + 2, last)), 3, n)
-    + continuation(string.byte(s, math.min(i + 3, last)), 4, n)
-    + continuation(string.byte(s, math.min(i + 4, last)), 5, n)
-    + continuation(string.byte(s, math.min(i + 5, last)), 6, n)
-    + continuation(string.byte(s, math.min(i + 6, last)), 7, n)
-    + continuation(string.byte(s, math.min(i + 7, last)), 8, n);
-}
-
-/** 1 when byte b, the k-th of n, is a continuation byte; 0 when it is not or k > n. */
-function continuation(b: number, k: number, n: number): number {
-  const inRange = math.min(math.max(n - k + 1, 0), 1);
-  return inRange * (1 - math.min(math.abs(math.floor(b / 64) - 2), 1));
-}
-
 /** Number of UTF-8 characters in s[i..j] (1-based, inclusive; defaults: the whole string). */
 export function utf8Length(s: string, i?: number, j?: number): number {
   const first = i === undefined ? 1 : i;
   const last = j === undefined ? s.length : j;
-  const n = last - first + 1;
-  if (n <= 0) return 0;
-  // A streamed token (most are under 16 bytes).
-  if (n <= 8) return n - continuations(s, first, n);
-  if (n <= 16) return n - continuations(s, first, 8) - continuations(s, first + 8, n - 8);
-  if (n < 48) return countChars(s, first, last);
+  if (last < first) return 0;
+  if (last - first < 48) {
+    // Short runs (a streamed token) are counted in a loop the JIT compiles; a pattern search
+    // would leave the trace.
+    let count = 0;
+    for (let k = first; k <= last; k++) {
+      const b = string.byte(s, k);
+      if (b < 0x80 || b >= 0xc0) count += 1;
+    }
+    return count;
+  }
   // Long ASCII text (the common case) needs no per-byte work.
   const [high] = string.find(s, HIGH_BYTE, first);
-  if (high === undefined || high > last) return n;
-  return high - first + countChars(s, high, last);
-}
-
-/** Characters in s[first..last], byte by byte: every byte that is not a continuation byte. */
-function countChars(s: string, first: number, last: number): number {
-  let count = 0;
-  for (let k = first; k <= last; k++) {
+  if (high === undefined || high > last) return last - first + 1;
+  let count = high - first;
+  for (let k = high; k <= last; k++) {
     const b = string.byte(s, k);
     if (b < 0x80 || b >= 0xc0) count += 1;
   }

@@ -127,9 +127,9 @@ class ResponseMeter implements Meter {
     if (report === undefined) {
       report = this.feeds ? this.reader.finish() : this.reader.report();
       if (this.unreadBytes > 0) {
-        // Unread text cannot be measured: every unread byte counts as a character (an upper
-        // bound, so that an answer past the cap is never counted as free).
-        report = { ...report, content_chars: report.content_chars + this.unreadBytes, incomplete: true };
+        // Unread text cannot be measured: every unread byte counts as text (an upper bound, so
+        // that an answer past the cap is never counted as free).
+        report = { ...report, text_bytes: report.text_bytes + this.unreadBytes, incomplete: true };
       }
       this.finished = report;
       if (this.inflater !== undefined) this.inflater.close();

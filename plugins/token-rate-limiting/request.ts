@@ -4,7 +4,7 @@
 
 import * as cjson from "cjson.safe";
 import { estimatePromptTokens, tokensForChars } from "../ai-gateway-shared/estimate";
-import { balancedAt, jsonStringChars } from "../ai-gateway-shared/json_text";
+import { balancedAt, jsonStringEnd } from "../ai-gateway-shared/json_text";
 import { asObject, type JsonObject } from "../ai-gateway-shared/json";
 
 export type ApiFormat = "openai" | "anthropic" | "ollama";
@@ -102,7 +102,7 @@ export function topLevelValueAt(raw: string, key: string): number | undefined {
     if (e === undefined) return undefined;
     const c = string.byte(raw, e);
     if (c === 34 /* " */) {
-      const [, close] = jsonStringChars(raw, e);
+      const close = jsonStringEnd(raw, e);
       if (close === undefined) return undefined;
       if (depth === 1 && string.sub(raw, e, close) === wanted) {
         const [, colonEnd] = string.find(raw, "^%s*:%s*", close + 1);

@@ -90,4 +90,14 @@ function chunking.utf8_chars(s)
   return n
 end
 
+--- Bytes of s written as a JSON string's contents the way JSON.stringify writes it (the mock
+--- LLM's encoder): `"` and `\` and the short control escapes take two bytes, other control
+--- characters six (\u00XX), everything else (UTF-8 included) its own bytes.
+function chunking.json_text_bytes(s)
+  local n = #s
+  local _, two = s:gsub('[\"\\\b\f\n\r\t]', "")
+  local _, six = s:gsub("[%z\1-\7\11\14-\31]", "")
+  return n + two + 5 * six
+end
+
 return chunking

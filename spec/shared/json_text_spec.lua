@@ -1,27 +1,44 @@
 local json_text = require("kong.plugins.ai-gateway-shared.json_text")
-local cjson = require("cjson")
-local chunking = require("chunking")
+local needle = require("kong.plugins.ai-gateway-shared.needle")
 
 describe("json_text", function()
-  it("jsonStringChars counts characters of a JSON string, escapes as one, and finds its end", function()
-    local cases = { "plain", "", "模型 🚀 é", 'q\\"uote', "back\\\\slash", "nl\\n tab\\t", "\\u00e9\\u6a21", "pair \\ud83d\\ude80 end", "\\\\\\\"" }
+  it("jsonStringEnd finds the closing quote of a JSON string, escaped quotes skipped", function()
+    local cases = { "plain", "", "模型 🚀 é", 'q\\"uote', "back\\\\slash", "nl\\n tab\\t", "\\u00e9\\u6a21", "\\\\\\\"" }
     for _, body in ipairs(cases) do
       local s = 'x:"' .. body .. '",y'
-      local chars, close = json_text.jsonStringChars(s, 3)
-      assert.are.equal(chunking.utf8_chars(cjson.decode('"' .. body .. '"')), chars, body)
-      assert.are.equal(#s - 2, close, body)
+      assert.are.equal(#s - 2, json_text.jsonStringEnd(s, 3), body)
+      assert.are.equal(#s - 2, json_text.jsonStringEnd(s, 3, needle.newNeedle("\\")), body)
     end
-    local chars, close = json_text.jsonStringChars('"unterminated', 1)
-    assert.are.equal(12, chars)
-    assert.is_nil(close)
+    assert.is_nil(json_text.jsonStringEnd('"unterminated', 1))
+    assert.is_nil(json_text.jsonStringEnd('"ends in an escape\\"', 1))
   end)
 
-  it("sumStringValues adds string values of matching keys and tells 'no key' (-1) from empty (0)", function()
-    local s = '{"delta":{"content":"ab"},"x":{"reasoning_content":"cde"},"content":null,"t":"content","content" : "f"}'
-    assert.are.equal(6, json_text.sumStringValues(s, 'content"'))
-    assert.are.equal(-1, json_text.sumStringValues('{"a":"content"}', 'content"'))
-    assert.are.equal(0, json_text.sumStringValues('{"content":""}', 'content"'))
-    assert.are.equal(-1, json_text.sumStringValues('{"content":[{"type":"text"}]}', 'content"'))
+  it("sumStringBytes adds the bytes of string values of matching keys and tells 'no key' (-1) from empty (0)", function()
+    local s = '{"delta":{"content":"ab"},"x":{"reasoning_content":"c\\"e"},"content":null,"t":"content","content" : "f"}'
+    assert.are.equal(2 + 4 + 1, json_text.sumStringBytes(s, 'content"'))
+    assert.are.equal(-1, json_text.sumStringBytes('{"a":"content"}', 'content"'))
+    assert.are.equal(0, json_text.sumStringBytes('{"content":""}', 'content"'))
+    assert.are.equal(-1, json_text.sumStringBytes('{"content":[{"type":"text"}]}', 'content"'))
+  end)
+
+  it("keyIs tells a key by its length, first and last letter, without a loop", function()
+    local s = '{"prompt_tokens":1,"completion_tokens":2,"cached_tokens":3,"input_tokens":4,"image_tokens":5}'
+    local function at(key) return (s:find(key .. "_tokens", 1, true)) + #key end
+    assert.is_true(json_text.keyIs(s, at('"prompt'), "prompt"))
+    assert.is_true(json_text.keyIs(s, at('"completion'), "completion"))
+    assert.is_false(json_text.keyIs(s, at('"cached'), "completion"))
+    assert.is_false(json_text.keyIs(s, at('"cached'), "prompt"))
+    assert.is_true(json_text.keyIs(s, at('"input'), "input"))
+    assert.is_false(json_text.keyIs(s, at('"image'), "input"))
+  end)
+
+  it("integerAt reads a plain count and nothing else", function()
+    assert.are.equal(123, json_text.integerAt('x:123,', 3))
+    assert.are.equal(0, json_text.integerAt('0}', 1))
+    assert.is_nil(json_text.integerAt('1.5', 1))
+    assert.is_nil(json_text.integerAt('1e3', 1))
+    assert.is_nil(json_text.integerAt('-1', 1))
+    assert.is_nil(json_text.integerAt('null', 1))
   end)
 
   it("hasNonNullKey and valueIsNull look at the value after the colon", function()

@@ -32,7 +32,14 @@ local function check_expected(report, expected, label)
   end
   assert.are.equal(expected.finish_reason, report.finish_reason, label .. " finish_reason")
   assert.is_true(report.terminated, label .. " terminated")
-  assert.are.equal(chunking.utf8_chars(expected.text), report.content_chars, label .. " content_chars")
+  local stream_options = expected.request and expected.request.body and expected.request.body.stream_options
+  if type(stream_options) == "table" and stream_options.continuous_usage_stats then
+    -- Every event carries a cumulative completion count, which covers its text: none is measured.
+    assert.is_true(report.text_bytes < chunking.json_text_bytes(expected.text), label .. " text_bytes")
+  else
+    -- The text's bytes as the mock's encoder wrote them, measured event by event.
+    assert.are.equal(chunking.json_text_bytes(expected.text), report.text_bytes, label .. " text_bytes")
+  end
   assert.are.equal(expected.framing, report.framing, label)
   assert.are.equal(expected.bytes, report.bytes, label .. " bytes")
   assert.is_false(report.incomplete, label)
@@ -69,7 +76,7 @@ describe("usage reader over the recorded streams", function()
         chunking.each_split(stream, function(chunks, k)
           local got = read(chunks, content_type)
           if got.prompt_tokens ~= whole.prompt_tokens or got.completion_tokens ~= whole.completion_tokens
-            or got.content_chars ~= whole.content_chars or got.events ~= whole.events
+            or got.text_bytes ~= whole.text_bytes or got.events ~= whole.events
             or got.finish_reason ~= whole.finish_reason or got.terminated ~= whole.terminated then
             assert.are.same(whole, got, name .. " split at " .. k)
           end
@@ -120,7 +127,7 @@ describe("usage reader on hand-written samples", function()
     })
     local r = all_chunkings_agree(stream, "text/event-stream")
     assert.are.same({ 9, 2, 11, true, "stop", true, 11, 6, 2 },
-      { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.reported, r.finish_reason, r.terminated, r.content_chars, r.events, r.data_events })
+      { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.reported, r.finish_reason, r.terminated, r.text_bytes, r.events, r.text_events })
   end)
 
   it("is not fooled by text that contains usage keys, [DONE] or a usage object", function()
@@ -132,14 +139,14 @@ describe("usage reader on hand-written samples", function()
     local chars = 0
     for _, t in ipairs(tricky) do
       events[#events + 1] = openai_chunk({ content = t })
-      chars = chars + chunking.utf8_chars(t)
+      chars = chars + #cjson.encode(t) - 2 -- the text's bytes as written in the event, escapes included
     end
     events[#events + 1] = "[DONE]"
     local r = all_chunkings_agree(sse_events(events), "text/event-stream")
     assert.is_false(r.reported)
     assert.is_nil(r.prompt_tokens)
     assert.is_nil(r.finish_reason)
-    assert.are.equal(chars, r.content_chars)
+    assert.are.equal(chars, r.text_bytes)
     assert.are.equal(#events, r.events)
     assert.is_true(r.terminated)
   end)
@@ -167,10 +174,10 @@ describe("usage reader on hand-written samples", function()
       { "message_stop", '{"type": "message_stop"}' },
     }, "\r\n")
     local r = all_chunkings_agree(stream, "text/event-stream")
-    assert.are.same({ 128, 15, 143, "stop", true, "anthropic", 13, 1 },
-      { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.terminated, r.dialect, r.content_chars, r.data_events })
+    assert.are.same({ 128, 15, 143, "stop", true, "anthropic", 19, 1 },
+      { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.terminated, r.dialect, r.text_bytes, r.text_events })
     assert.are.equal("end_turn", r.stop_reason)
-    -- 13 = the characters of: Hi "there" 模型
+    -- 19 = the bytes of the text as the event writes it: Hi \"there\" 模型
   end)
 
   it("Anthropic without message_stop is not terminated; an error event is flagged", function()
@@ -182,7 +189,7 @@ describe("usage reader on hand-written samples", function()
     local r = read({ stream }, "text/event-stream")
     assert.is_false(r.terminated)
     assert.is_true(r.error)
-    assert.are.same({ 5, 1, 2 }, { r.prompt_tokens, r.completion_tokens, r.content_chars })
+    assert.are.same({ 5, 1, 2 }, { r.prompt_tokens, r.completion_tokens, r.text_bytes })
   end)
 
   it("OpenAI tool calls and reasoning count as generated text", function()
@@ -195,7 +202,7 @@ describe("usage reader on hand-written samples", function()
       "[DONE]",
     })
     local r = all_chunkings_agree(stream, "text/event-stream")
-    assert.are.equal(8 + 8 + 5, r.content_chars)
+    assert.are.equal(10 + 10 + 5, r.text_bytes) -- the arguments' quotes are escaped in the event
     assert.are.equal("tool_calls", r.finish_reason)
   end)
 
@@ -206,7 +213,7 @@ describe("usage reader on hand-written samples", function()
       "[DONE]",
     })
     local r = read({ stream }, "text/event-stream")
-    assert.are.equal(5, r.content_chars)
+    assert.are.equal(5, r.text_bytes)
     assert.are.equal("length", r.finish_reason)
   end)
 
@@ -218,7 +225,7 @@ describe("usage reader on hand-written samples", function()
       { "response.completed", '{"type":"response.completed","response":{"id":"r","status":"completed","usage":{"input_tokens":4,"output_tokens":2,"total_tokens":6}}}' },
     })
     local r = all_chunkings_agree(stream, "text/event-stream")
-    assert.are.same({ "responses", 4, 2, 6, 5, true }, { r.dialect, r.prompt_tokens, r.completion_tokens, r.total_tokens, r.content_chars, r.terminated })
+    assert.are.same({ "responses", 4, 2, 6, 5, true }, { r.dialect, r.prompt_tokens, r.completion_tokens, r.total_tokens, r.text_bytes, r.terminated })
   end)
 
   it("an unterminated OpenAI stream (upstream died) reports what it saw", function()
@@ -227,7 +234,7 @@ describe("usage reader on hand-written samples", function()
     assert.is_false(r.terminated)
     assert.is_true(r.incomplete)
     assert.is_false(r.reported)
-    assert.are.equal(8, r.content_chars)
+    assert.are.equal(8, r.text_bytes)
     -- The cut event is read too (it carries nothing readable), and the report says it was cut.
     assert.are.equal(3, r.events)
   end)
@@ -245,7 +252,7 @@ describe("usage reader on hand-written samples", function()
   it("counts keep-alive comments and reads CR-only streams", function()
     local stream = ": ping\r\r" .. sse_events({ openai_chunk({ content = "x" }), "[DONE]" }, "\r")
     local r = all_chunkings_agree(stream, "text/event-stream")
-    assert.are.same({ 1, 2, 1, true }, { r.comments, r.events, r.content_chars, r.terminated })
+    assert.are.same({ 1, 2, 1, true }, { r.comments, r.events, r.text_bytes, r.terminated })
   end)
 
   it("Ollama NDJSON: prompt_eval_count and eval_count on the done:true line, CRLF too", function()
@@ -256,15 +263,15 @@ describe("usage reader on hand-written samples", function()
     }
     for _, sep in ipairs({ "\n", "\r\n" }) do
       local r = all_chunkings_agree(table.concat(lines, sep) .. sep, "application/x-ndjson")
-      assert.are.same({ 26, 2, 28, "stop", true, 3, 9, "ollama" },
-        { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.terminated, r.events, r.content_chars, r.dialect })
+      assert.are.same({ 26, 2, 28, "stop", true, 3, 14, "ollama" }, -- "The", then " sky \u00e9" as written
+        { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.terminated, r.events, r.text_bytes, r.dialect })
     end
   end)
 
   it("Ollama generate: the response field is the text", function()
     local body = '{"model":"m","response":"Hi","done":false}\n{"model":"m","response":"","done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":1}\n'
     local r = read({ body }, "application/x-ndjson")
-    assert.are.same({ 3, 1, 2, true }, { r.prompt_tokens, r.completion_tokens, r.content_chars, r.terminated })
+    assert.are.same({ 3, 1, 2, true }, { r.prompt_tokens, r.completion_tokens, r.text_bytes, r.terminated })
   end)
 end)
 
@@ -273,20 +280,20 @@ describe("usage reader on JSON bodies", function()
 
   it("reads usage, finish reason and text of an OpenAI body in any chunking", function()
     local r = all_chunkings_agree(openai_body, "application/json")
-    assert.are.same({ 13, 7, 20, "stop", true, 1, 21, "json" },
-      { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.terminated, r.events, r.content_chars, r.framing })
-    -- 21 = the characters of: It says "usage": 5 模型
+    assert.are.same({ 13, 7, 20, "stop", true, 1, 25, "json" },
+      { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.terminated, r.events, r.text_bytes, r.framing })
+    -- 25 = the bytes of the decoded text: It says "usage": 5 模型
   end)
 
   it("reads an Anthropic body (cache tokens count as prompt)", function()
     local body = '{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"Hello!"}],"model":"claude","stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":3}}'
     local r = read(chunking.fixed(body, 17), "application/json")
-    assert.are.same({ 15, 3, 18, "stop", "end_turn", 6, "anthropic" }, { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.stop_reason, r.content_chars, r.dialect })
+    assert.are.same({ 15, 3, 18, "stop", "end_turn", 6, "anthropic" }, { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.stop_reason, r.text_bytes, r.dialect })
   end)
 
   it("reads an Ollama body and an embeddings body", function()
     local r = read({ '{"model":"m","message":{"role":"assistant","content":"ok"},"done":true,"done_reason":"stop","prompt_eval_count":4,"eval_count":1}' }, "application/json")
-    assert.are.same({ 4, 1, 5, "stop", 2 }, { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.content_chars })
+    assert.are.same({ 4, 1, 5, "stop", 2 }, { r.prompt_tokens, r.completion_tokens, r.total_tokens, r.finish_reason, r.text_bytes })
     local e = read({ '{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"m","usage":{"prompt_tokens":8,"total_tokens":8}}' }, "application/json")
     assert.are.same({ 8, 8, true }, { e.prompt_tokens, e.total_tokens, e.reported })
   end)
@@ -303,7 +310,7 @@ describe("usage reader on JSON bodies", function()
   it("reads NDJSON that was labelled application/json", function()
     local body = '{"message":{"content":"a"},"done":false}\n{"message":{"content":""},"done":true,"prompt_eval_count":2,"eval_count":1}\n'
     local r = read({ body }, "application/json")
-    assert.are.same({ 2, 1, 1, true }, { r.prompt_tokens, r.completion_tokens, r.content_chars, r.terminated })
+    assert.are.same({ 2, 1, 1, true }, { r.prompt_tokens, r.completion_tokens, r.text_bytes, r.terminated })
   end)
 
   it("a body over the cap is read from its last bytes in bounded memory", function()
@@ -331,7 +338,7 @@ describe("usage reader on JSON bodies", function()
     assert.is_false(r.reported)
     assert.are.equal("stop", r.finish_reason)
     -- Its text could not be measured: every byte counts (an upper bound, never free).
-    assert.are.equal(#body, r.content_chars)
+    assert.are.equal(#body, r.text_bytes)
   end)
 end)
 
@@ -373,7 +380,7 @@ describe("format detection", function()
 
   it("the configured dialect applies from the first event", function()
     local r = read({ 'data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"abc"}}\n\n' }, false, "anthropic")
-    assert.are.same({ "anthropic", 3 }, { r.dialect, r.content_chars })
+    assert.are.same({ "anthropic", 3 }, { r.dialect, r.text_bytes })
   end)
 end)
 
@@ -397,6 +404,6 @@ describe("usage reader memory", function()
     local r = reader:finish()
     assert.is_true(peak <= 256 * 1024, "held " .. peak)
     assert.is_true(grown < 1024, "heap grew by " .. grown .. " KB")
-    assert.are.same({ 1, 2, true, 10 * 1024 * 1024 }, { r.oversized, r.content_chars, r.terminated, r.bytes - 6 - 2 - #sse_events({ openai_chunk({ content = "ok" }), "[DONE]" }) })
+    assert.are.same({ 1, 2, true, 10 * 1024 * 1024 }, { r.oversized, r.text_bytes, r.terminated, r.bytes - 6 - 2 - #sse_events({ openai_chunk({ content = "ok" }), "[DONE]" }) })
   end)
 end)

@@ -1,7 +1,7 @@
 local tokens = require("kong.plugins.ai-gateway-shared.tokens")
 
 local function report(fields)
-  local r = { reported = false, terminated = true, content_chars = 0 }
+  local r = { reported = false, terminated = true, text_bytes = 0 }
   for k, v in pairs(fields) do r[k] = v end
   return r
 end
@@ -19,7 +19,7 @@ describe("tokensOf", function()
 
   it("uses reported usage as it is", function()
     local t = tokens.tokensOf({ exited = false, upstreamStatus = 200, promptEstimate = 99,
-      report = report({ reported = true, prompt_tokens = 10, completion_tokens = 5, total_tokens = 15, content_chars = 400 }) })
+      report = report({ reported = true, prompt_tokens = 10, completion_tokens = 5, total_tokens = 15, text_bytes = 400 }) })
     assert.are.same({ prompt = 10, completion = 5, total = 15, estimated = false, source = "usage" }, t)
   end)
 
@@ -35,7 +35,7 @@ describe("tokensOf", function()
   it("a cut stream counts at least the text it streamed", function()
     -- Anthropic message_start said output_tokens 1; then 40 characters streamed and the stream died.
     local t = tokens.tokensOf({ exited = false, upstreamStatus = 200, promptEstimate = 0,
-      report = report({ reported = true, prompt_tokens = 20, completion_tokens = 1, terminated = false, content_chars = 40 }) })
+      report = report({ reported = true, prompt_tokens = 20, completion_tokens = 1, terminated = false, text_bytes = 40 }) })
     assert.are.same({ 20, 10, 30, true, "partial_usage" }, { t.prompt, t.completion, t.total, t.estimated, t.source })
   end)
 
@@ -44,7 +44,7 @@ describe("tokensOf", function()
     local refused = tokens.tokensOf({ exited = false, upstreamStatus = 400, promptEstimate = function() called = true; return 5 end, report = report({}) })
     assert.are.same({ 0, "upstream_error" }, { refused.total, refused.source })
     assert.is_false(called)
-    local aborted = tokens.tokensOf({ exited = false, upstreamStatus = 200, promptEstimate = 12, report = report({ terminated = false, content_chars = 9 }) })
+    local aborted = tokens.tokensOf({ exited = false, upstreamStatus = 200, promptEstimate = 12, report = report({ terminated = false, text_bytes = 9 }) })
     assert.are.same({ 12, 3, 15, true, "estimate" }, { aborted.prompt, aborted.completion, aborted.total, aborted.estimated, aborted.source })
     local never = tokens.tokensOf({ exited = false, promptEstimate = 12 })
     assert.are.same({ 12, 0, 12, true, "estimate" }, { never.prompt, never.completion, never.total, never.estimated, never.source })

@@ -1,6 +1,7 @@
 -- Reading recorded upstream streams through token-rate-limiting's meter (shared usage reader,
 -- event filter, gzip decoding) and what a request is counted at for them.
 local cjson = require("cjson")
+local chunking = require("chunking")
 local meter = require("kong.plugins.token-rate-limiting.meter")
 local cost = require("kong.plugins.token-rate-limiting.cost")
 
@@ -40,11 +41,6 @@ local function run(body, cuts, opts)
     from = to + 1
   end
   return table.concat(out), m:finish(), m
-end
-
-local function utf8_len(s)
-  local _, n = s:gsub("[^\128-\191]", "")
-  return n
 end
 
 local STREAMS = {
@@ -102,7 +98,7 @@ describe("token-rate-limiting meter", function()
     assert.equal(body, table.concat(out))
     assert.equal(expected.usage.total_tokens, report.total_tokens)
     assert.truthy(content:find('"content":"', 1, true))
-    assert.is_true(report.content_chars >= #parts - #events, "every repeated content event was read")
+    assert.is_true(report.text_bytes >= #parts - #events, "every repeated content event was read")
     assert.is_false(m.plan.filter)
     -- Memory: the meter holds at most the unfinished event, in the reader and in the filter.
     local largest = 0
@@ -121,7 +117,7 @@ describe("token-rate-limiting meter", function()
     local _, report = run(body, { 100, 2000 }, { contentType = "text/event-stream" })
     assert.is_false(report.reported)
     local counted = cost.countTokens(TOTAL, { exited = false, upstreamStatus = 200, report = report, promptEstimate = 9 })
-    local completion = math.ceil(utf8_len(expected.text) / 4)
+    local completion = math.ceil(chunking.json_text_bytes(expected.text) / 4)
     assert.same({ prompt = 9, completion = completion, total = 9 + completion, cost = 9 + completion,
       estimated = true, source = "estimate" }, counted)
   end)
@@ -245,11 +241,11 @@ describe("token-rate-limiting meter", function()
 end)
 
 describe("token-rate-limiting settlement rules", function()
-  local report = { reported = false, terminated = false, content_chars = 40 }
+  local report = { reported = false, terminated = false, text_bytes = 40 }
 
   it("counts nothing for gateway exits and upstream refusals", function()
     assert.equal(0, cost.countTokens(TOTAL, { exited = true, report = report, promptEstimate = 50, upstreamStatus = 200 }).cost)
-    local refused = cost.countTokens(TOTAL, { exited = false, report = { reported = false, content_chars = 0 }, promptEstimate = 50, upstreamStatus = 400 })
+    local refused = cost.countTokens(TOTAL, { exited = false, report = { reported = false, text_bytes = 0 }, promptEstimate = 50, upstreamStatus = 400 })
     assert.same({ prompt = 0, completion = 0, total = 0, cost = 0, estimated = false, source = "upstream_error" }, refused)
   end)
 
@@ -261,13 +257,13 @@ describe("token-rate-limiting settlement rules", function()
   end)
 
   it("derives a missing count from the reported total", function()
-    local r = { reported = true, terminated = true, content_chars = 0, total_tokens = 30, completion_tokens = 10 }
+    local r = { reported = true, terminated = true, text_bytes = 0, total_tokens = 30, completion_tokens = 10 }
     local c = cost.countTokens(TOTAL, { exited = false, report = r, promptEstimate = 5, upstreamStatus = 200 })
     assert.same({ prompt = 20, completion = 10, total = 30, cost = 30, estimated = false, source = "usage" }, c)
   end)
 
   it("applies the cost weights", function()
-    local r = { reported = true, terminated = true, content_chars = 0, prompt_tokens = 100, completion_tokens = 10 }
+    local r = { reported = true, terminated = true, text_bytes = 0, prompt_tokens = 100, completion_tokens = 10 }
     local conf = { tokens_count = "cost", prompt_weight = 0.25, completion_weight = 3 }
     assert.equal(55, cost.countTokens(conf, { exited = false, report = r, promptEstimate = 0, upstreamStatus = 200 }).cost)
   end)
