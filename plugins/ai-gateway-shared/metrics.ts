@@ -258,6 +258,14 @@ export function init(): boolean {
   return metrics() !== undefined;
 }
 
+/**
+ * Whether this plugin's metrics are counted on this request (enabled, and Kong's registry is
+ * there): a plugin looks up the labels' consumer and route only then.
+ */
+export function counting(conf: MetricsConf): boolean {
+  return conf.enabled && metrics() !== undefined;
+}
+
 // --------------------------------------------------------------------------------------------
 // Recording (log phase)
 

@@ -40,3 +40,9 @@ export function decodeRequestJson(raw: string): LuaMultiReturn<[unknown, string 
   }
   return decodeCached(cache, raw);
 }
+
+/** The request body as a plugin before this one decoded it (undefined when none did). */
+export function decodedRequestJson(): unknown {
+  const cache = kong.ctx.shared[SHARED_KEY] as DecodeCache | undefined;
+  return cache === undefined ? undefined : cache.value;
+}

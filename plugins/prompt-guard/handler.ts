@@ -1,6 +1,7 @@
 // prompt-guard: allow and deny patterns and size limits over the prompts of LLM requests,
 // enforced in access before the request is proxied. The decisions live in guard.ts; this file
 // only reads the request, records the outcome and answers.
+import * as metrics from "../ai-gateway-shared/metrics";
 import { decodeRequestJson } from "../ai-gateway-shared/request_json";
 import { decodeJsonObject, nothingToCheck, readRawBody } from "./body";
 import { evaluate, type Verdict } from "./guard";
@@ -29,11 +30,18 @@ const handler: KongPluginHandler<Config> = {
   PRIORITY: 930,
   VERSION: "0.1.0",
 
+  init_worker() {
+    metrics.init();
+  },
+
   access(conf) {
     const verdict = inspect(conf);
     const violation = verdict.violation;
     const action = actionFor(violation, conf.mode);
     kong.log.set_serialize_value(SERIALIZER_KEY, logEntry(action, violation, verdict.items, conf.log_prompt));
+    if (metrics.counting(conf.metrics)) {
+      metrics.recordGuardDecision(conf.metrics, kong.router.get_route(), violation === undefined ? "" : (violation.rule ?? violation.reason), action);
+    }
     if (violation === undefined) return;
     if (action === "monitored") {
       kong.log.notice(logLine(action, violation));

@@ -3,6 +3,7 @@
 // with a name that the logs report instead of the pattern.
 
 import * as typedefs from "kong.db.schema.typedefs";
+import { METRICS_FIELD } from "../ai-gateway-shared/metrics";
 
 /** Options the patterns are compiled with at config time: the run-time ones ("joU") check the same syntax. */
 const VALIDATE_OPTIONS = "jou";
@@ -96,6 +97,7 @@ const schema = {
             },
           },
           { log_prompt: { type: "boolean", required: true, default: false, description: "Add the prompt text to the log serializer value (off: logs never carry prompts)." } },
+          METRICS_FIELD,
         ],
         entity_checks: [{ at_least_one_of: ["allow_patterns", "deny_patterns", "allow_rules", "deny_rules", "max_messages", "max_prompt_length"] }],
       },

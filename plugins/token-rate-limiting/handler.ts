@@ -10,7 +10,9 @@
 // (and remove the usage chunk the plugin asked for); log settles the counters with what the
 // response really cost.
 
+import { providerOfDialect, recordAiAnalytics } from "../ai-gateway-shared/analytics";
 import { guarded } from "../ai-gateway-shared/guarded";
+import * as metrics from "../ai-gateway-shared/metrics";
 import { errorBody, errorStyleFor } from "../ai-gateway-shared/openai_error";
 import { decodeRequestJson } from "../ai-gateway-shared/request_json";
 import { openResponseReader, type ResponseReader } from "../ai-gateway-shared/response_reader";
@@ -46,6 +48,8 @@ interface RequestState {
   meter?: Meter;
   /** The response's shared reader, when this plugin feeds it. */
   fed?: ResponseReader;
+  /** When the first generated text passed (ngx.now()), for the time-to-first-token metric. */
+  firstTokenAt?: number;
   exited: boolean;
   settled: boolean;
 }
@@ -130,13 +134,14 @@ function headerFilter(this: void, conf: Config): void {
 
 function bodyFilter(this: void): void {
   const st = kong.ctx.plugin.token_rate_limiting;
-  const meter = st?.meter;
-  if (meter === undefined) return;
+  const meter = st === undefined ? undefined : st.meter;
+  if (st === undefined || meter === undefined) return;
   const arg = ngx.arg;
   const out = meter.process(arg[1] ?? "", arg[2]);
+  if (st.firstTokenAt === undefined && meter.reader.textEvents > 0) st.firstTokenAt = ngx.now();
   if (meter.plan.filter || meter.plan.sendDecoded) {
     arg[1] = out;
-    const shared = st?.fed;
+    const shared = st.fed;
     if (shared !== undefined) shared.removedEvents = meter.removedEvents;
   }
 }
@@ -217,6 +222,28 @@ function publish(counted: Counted): void {
   };
 }
 
+/** What the request counted, where operators look: Prometheus, and Kong's AI analytics. */
+function report(conf: Config, st: RequestState, counted: Counted, usage: UsageReport | undefined): void {
+  const m = conf.metrics;
+  const startedAt = ngx.req.start_time();
+  recordAiAnalytics(m, {
+    pluginId: conf.__plugin_id,
+    provider: providerOfDialect(usage?.dialect),
+    requestModel: st.req.model,
+    prompt: counted.prompt,
+    completion: counted.completion,
+    startedAt,
+    endedAt: ngx.now(),
+    source: counted.source,
+  });
+  if (!metrics.counting(m)) return;
+  const consumer = kong.client.get_consumer();
+  const route = kong.router.get_route();
+  if (st.rejected && !st.storeError) metrics.recordRefusal(m, consumer, route);
+  metrics.recordTokens(m, consumer, route, st.req.model, counted);
+  if (st.firstTokenAt !== undefined) metrics.recordTimeToFirstToken(m, route, st.req.model, (st.firstTokenAt - startedAt) * 1000);
+}
+
 function log(this: void, conf: Config): void {
   const st = kong.ctx.plugin.token_rate_limiting;
   if (st === undefined || st.settled) return;
@@ -225,23 +252,29 @@ function log(this: void, conf: Config): void {
     const none = countTokens(conf, { exited: true, upstreamStatus: undefined, report: undefined, promptEstimate: 0 });
     publish(none);
     serialize(conf, st, none, undefined);
+    report(conf, st, none, undefined);
     return;
   }
-  const report = st.meter?.finish();
+  const usage = st.meter?.finish();
   const counted = countTokens(conf, {
     exited: st.exited,
     upstreamStatus: kong.service.response.get_status(),
-    report,
+    report: usage,
     promptEstimate: st.req.promptEstimate,
   });
   publish(counted);
   policies[conf.policy].settle(conf, adjustments(st.windows, settlementDelta(counted.cost, st.reserved)));
-  serialize(conf, st, counted, report);
+  serialize(conf, st, counted, usage);
+  report(conf, st, counted, usage);
 }
 
 const handler: KongPluginHandler<Config> = {
   PRIORITY: 905,
   VERSION: "0.1.0",
+
+  init_worker() {
+    metrics.init();
+  },
 
   access(conf) {
     const [raw] = kong.request.get_raw_body(MAX_BODY_BYTES);

@@ -3,6 +3,7 @@
 // fault_tolerant, hide_client_headers, error_code, error_message).
 
 import * as typedefs from "kong.db.schema.typedefs";
+import { METRICS_FIELD } from "../ai-gateway-shared/metrics";
 
 const LIMIT_MAX = 1e15;
 
@@ -138,6 +139,7 @@ const schema = {
           { hide_client_headers: { type: "boolean", default: false, description: "Do not send the X-RateLimit-* and RateLimit-* headers." } },
           { error_code: { type: "number", default: 429, between: [400, 599], description: "Status of the response when a limit is exhausted." } },
           { error_message: { type: "string", default: "Token rate limit exceeded", description: "Message of the error body when a limit is exhausted." } },
+          METRICS_FIELD,
         ],
       },
     },

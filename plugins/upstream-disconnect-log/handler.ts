@@ -17,9 +17,13 @@
 // last data, the end of the body), and log classifies the ending and writes the record. Nothing
 // here changes the response: the body filter reads ngx.arg and never assigns it.
 
+import { providerOfDialect, recordAiAnalytics } from "../ai-gateway-shared/analytics";
 import { estimatePromptTokensFromBody, tokensForChars } from "../ai-gateway-shared/estimate";
 import { guarded } from "../ai-gateway-shared/guarded";
+import { asObject } from "../ai-gateway-shared/json";
+import * as metrics from "../ai-gateway-shared/metrics";
 import { openResponseReader, responseReader, type ResponseReader } from "../ai-gateway-shared/response_reader";
+import { decodedRequestJson } from "../ai-gateway-shared/request_json";
 import { responseHeader } from "../ai-gateway-shared/response_header";
 import { framingFromHeaders, type UsageReport } from "../ai-gateway-shared/stream_usage";
 import { COUNTED_TOKENS_KEY, tokensOf, type Tokens } from "../ai-gateway-shared/tokens";
@@ -161,6 +165,47 @@ function tokensFor(exited: boolean, websocket: boolean, upstreamStatus: number |
   return tokensOf({ exited, websocket, upstreamStatus, report, promptEstimate });
 }
 
+/**
+ * How the response ended, and what it counted where token-rate-limiting did not count it (the
+ * shared metrics count each request once), in Prometheus and Kong's AI analytics.
+ */
+function countEnding(conf: Config, st: ResponseState, outcome: string, tokens: Tokens, report: UsageReport | undefined): void {
+  const m = conf.metrics;
+  const startedAt = ngx.req.start_time();
+  // The model, when a plugin before this one decoded the request (this one never reads it).
+  const model = asObject(decodedRequestJson())?.model;
+  recordAiAnalytics(m, {
+    pluginId: conf.__plugin_id,
+    provider: providerOfDialect(report?.dialect),
+    requestModel: model,
+    prompt: tokens.prompt,
+    completion: tokens.completion,
+    startedAt,
+    endedAt: st.lastDataAt === undefined ? undefined : st.lastDataAt / 1000,
+    source: tokens.source,
+  });
+  if (!metrics.counting(m)) return;
+  const route = kong.router.get_route();
+  metrics.recordStreamEnd(m, route, outcome);
+  metrics.recordTokens(m, kong.client.get_consumer(), route, model, tokens);
+  if (st.firstDataAt !== undefined) metrics.recordTimeToFirstToken(m, route, model, st.firstDataAt - startedAt * 1000);
+}
+
+/**
+ * The common answer: the upstream's, from one try, ended as classify() calls completed. Told from
+ * a few cheap signs, so that a completed answer costs no parsing of nginx's variables when
+ * completed answers are not recorded. Anything less plain goes through classify().
+ */
+function plainlyCompleted(st: ResponseState, report: UsageReport | undefined, evented: boolean, source: ResponseSource): boolean {
+  if (st.kind === "websocket" || ngx.status === 499 || source !== "service") return false;
+  // One try whose status line arrived (nginx records 502/504 when none did).
+  const upstreamStatus = tonumber(ngx.var.upstream_status ?? "");
+  if (upstreamStatus === undefined || upstreamStatus >= 500) return false;
+  if (report !== undefined && report.terminated) return true;
+  const llmStream = evented && report !== undefined && report.dialect !== "unknown";
+  return st.eof && !llmStream && ngx.var.request_completion === "OK";
+}
+
 function log(this: void, conf: Config): void {
   ngx.update_time();
   const endedMs = nowMs();
@@ -169,6 +214,14 @@ function log(this: void, conf: Config): void {
   const shared = st?.shared;
   const report: UsageReport | undefined = shared?.reader.finish();
   const v = ngx.var;
+  const evented = report !== undefined && (report.framing === "sse" || report.framing === "ndjson");
+  const source: ResponseSource = kong.response.get_source();
+  if (!conf.log_completed && st !== undefined && plainlyCompleted(st, report, evented, source)) {
+    if (metrics.counting(conf.metrics) || conf.metrics.ai_analytics) {
+      countEnding(conf, st, "completed", tokensFor(false, false, tonumber(v.upstream_status ?? ""), report), report);
+    }
+    return;
+  }
   const up = upstreamSide({
     addr: v.upstream_addr,
     status: v.upstream_status,
@@ -180,10 +233,8 @@ function log(this: void, conf: Config): void {
   });
   const service = kong.router.get_service();
   const status = ngx.status;
-  const source: ResponseSource = kong.response.get_source();
   const upgraded = st !== undefined && st.kind === "websocket";
   const quietSince = st === undefined ? startedMs : (st.lastDataAt ?? st.headersAt);
-  const evented = report !== undefined && (report.framing === "sse" || report.framing === "ndjson");
 
   const route = kong.router.get_route();
   const end: ResponseEnd = {
@@ -205,6 +256,8 @@ function log(this: void, conf: Config): void {
     readTimeoutMs: service?.read_timeout,
   };
   const { outcome, reason } = classify(end);
+  const tokens = tokensFor(source === "exit", upgraded, up.headerReceived ? up.status : undefined, report);
+  if (st !== undefined) countEnding(conf, st, outcome, tokens, report);
   if (!shouldEmit(outcome, conf.log_completed, conf.sample_rate, math.random())) return;
 
   let websocket: WebSocketTraffic | undefined;
@@ -238,7 +291,7 @@ function log(this: void, conf: Config): void {
     // Events the client got: the reader may have seen one more that a plugin removed.
     events: evented ? report.events - (shared?.removedEvents ?? 0) : 0,
     finishReason: report?.finish_reason,
-    tokens: tokensFor(source === "exit", upgraded, up.headerReceived ? up.status : undefined, report),
+    tokens,
     route: namedEntity(route),
     service: namedEntity(service),
     consumerId: kong.client.get_consumer()?.id,
@@ -253,6 +306,10 @@ function log(this: void, conf: Config): void {
 const handler: KongPluginHandler<Config> = {
   PRIORITY: 15,
   VERSION: "0.1.0",
+
+  init_worker() {
+    metrics.init();
+  },
 
   // Kong calls these without pcall: an error must not break the response nor skip the log
   // plugins below this one (guarded).

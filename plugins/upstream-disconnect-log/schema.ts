@@ -1,6 +1,7 @@
 // Configuration of upstream-disconnect-log. The field names are fixed (kong.yml uses them).
 
 import * as typedefs from "kong.db.schema.typedefs";
+import { METRICS_FIELD } from "../ai-gateway-shared/metrics";
 
 const schema = {
   name: "upstream-disconnect-log",
@@ -44,6 +45,7 @@ const schema = {
               description: "Keep the query string in the recorded path (values of key, token, secret and signature parameters are still redacted).",
             },
           },
+          METRICS_FIELD,
         ],
       },
     },

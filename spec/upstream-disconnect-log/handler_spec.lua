@@ -45,8 +45,10 @@ local function install(over)
     -- response headers as the filters read them (one at a time, through ngx.header)
     header = setmetatable({}, { __index = function(_, name) return env.headers[name] end }),
     now = function() return env.clock end,
+    get_phase = function() return "log" end,
     update_time = function() end,
     req = {
+      start_time = function() return 1700000000 - 0.005 end,
       get_method = function() return over.error_page and "GET" or over.method or "POST" end,
       get_body_data = function()
         env.body_reads = env.body_reads + 1
@@ -89,7 +91,9 @@ local observe = {
   log = function(conf) handler:log(conf) end,
 }
 
-local CONF = { log_completed = true, sample_rate = 1, log_level = "warn", include_query = false }
+-- The metrics record as Kong's schema defaults fill it in (no prometheus plugin here: nothing counted).
+local METRICS = { enabled = true, per_consumer = true, models = {}, ai_analytics = true }
+local CONF = { log_completed = true, sample_rate = 1, log_level = "warn", include_query = false, metrics = METRICS }
 
 local function chunk(data, eof, advance)
   env.clock = env.clock + (advance or 0.01)
@@ -100,7 +104,7 @@ end
 local function record()
   assert.equal(1, #env.lines, "one line expected")
   local text = env.lines[1].text
-  assert.equal("[upstream-disconnect] ", text:sub(1, 22))
+  assert.equal("[upstream-disconnect] ", text:sub(1, 22), text)
   return cjson.decode(text:sub(23)), env.lines[1]
 end
 
@@ -191,7 +195,7 @@ describe("upstream-disconnect-log handler", function()
   end)
 
   it("log_completed off: nothing written, nothing serialized, the body not read", function()
-    local off = { log_completed = false, sample_rate = 1, log_level = "warn", include_query = false }
+    local off = { log_completed = false, sample_rate = 1, log_level = "warn", include_query = false, metrics = METRICS }
     install()
     observe.headerFilter(off)
     chunk(SSE_DONE, true)
@@ -199,13 +203,16 @@ describe("upstream-disconnect-log handler", function()
     assert.equal(0, #env.lines)
     assert.is_nil(env.serialized.upstream_disconnect)
     assert.equal(0, env.body_reads)
+    -- Kong's AI analytics are written for every metered answer, recorded or not.
+    local usage = env.serialized["ai.proxy.usage"]
+    assert.same({ 9, 2, 11 }, { usage.prompt_tokens, usage.completion_tokens, usage.total_tokens })
   end)
 
   it("a JSON answer with a Content-Length is not metered unless completed records are logged", function()
     local body = '{"id":"x","choices":[{"index":0,"message":{"content":"hi"},"finish_reason":"stop"}],' ..
       '"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}'
     local json_headers = { ["Content-Type"] = "application/json", ["Content-Length"] = tostring(#body) }
-    local off = { log_completed = false, sample_rate = 1, log_level = "warn", include_query = false }
+    local off = { log_completed = false, sample_rate = 1, log_level = "warn", include_query = false, metrics = METRICS }
 
     install({ headers = json_headers })
     observe.headerFilter(off)
@@ -236,7 +243,7 @@ describe("upstream-disconnect-log handler", function()
   it("the configured level is used", function()
     install({ var = { request_completion = "" } })
     observe.headerFilter(CONF)
-    observe.log({ log_completed = false, sample_rate = 1, log_level = "err", include_query = true })
+    observe.log({ log_completed = false, sample_rate = 1, log_level = "err", include_query = true, metrics = METRICS })
     local rec, line = record()
     assert.equal("err", line.level)
     assert.equal("/llm/v1/chat/completions?api_key=REDACTED", rec.path)

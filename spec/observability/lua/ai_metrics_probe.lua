@@ -37,7 +37,7 @@ function _M.body_filter()
   local ctx = kong.ctx.plugin
   if not ctx.reader then return end
   ctx.reader:feed(ngx.arg[1])
-  if not ctx.first_token_at and ctx.reader.data_events > 0 then
+  if not ctx.first_token_at and ctx.reader.textEvents > 0 then
     ngx.update_time()
     ctx.first_token_at = ngx.now()
   end
