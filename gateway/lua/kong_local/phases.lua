@@ -1,6 +1,7 @@
 -- Kong's PDK phase bookkeeping (kong/pdk/private/phases.lua): the phase a PDK function is called
 -- in is ngx.ctx.KONG_PHASE, set by each phase driver, and a function restricted to some phases
 -- raises "function cannot be called in <phase> phase (only in: ...)".
+local get_request = require("resty.core.base").get_request
 local concat = table.concat
 local fmt = string.format
 
@@ -41,10 +42,11 @@ function _M.current()
   if ngx_phase == "init" or ngx_phase == "init_worker" then
     return worker_phase or "init_worker"
   end
-  local ok, ctx = pcall(function() return ngx.ctx end)
-  if not ok or ctx == nil then
+  -- ngx.ctx raises outside a request: ask for the request first (no closure, no pcall).
+  if not get_request() then
     return nil
   end
+  local ctx = ngx.ctx
   local phase = ctx.KONG_PHASE
   if not phase and ngx_phase == "content" then
     return "admin_api"
