@@ -7,6 +7,8 @@ import type { Limit } from "./limits";
 import {
   PERIOD_TITLES,
   PERIODS,
+  type CounterValues,
+  type CounterWindow,
   type Period,
   isExhausted,
   remainingTokens,
@@ -42,6 +44,16 @@ export interface Admission {
   windows: WindowStatus[];
   /** Seconds until every exhausted window admits again; 0 when admitted. */
   retryAfter: number;
+}
+
+/** The counts of each window, as a policy read them. */
+export function countsOf(windows: readonly CounterWindow[], values: readonly CounterValues[]): WindowCount[] {
+  const counts: WindowCount[] = [];
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i];
+    counts.push({ limit: w.limit, pos: w.pos, current: values[i].current, previous: values[i].previous });
+  }
+  return counts;
 }
 
 export function admit(windowType: WindowType, counts: WindowCount[], reserved: number): Admission {

@@ -19,7 +19,7 @@ import { openResponseReader, type ResponseReader } from "../ai-gateway-shared/re
 import { responseHeader } from "../ai-gateway-shared/response_header";
 import type { UsageReport } from "../ai-gateway-shared/stream_usage";
 import { COUNTED_TOKENS_KEY } from "../ai-gateway-shared/tokens";
-import { admit, rateLimitHeaders, type Admission } from "./admission";
+import { admit, countsOf, rateLimitHeaders, type Admission } from "./admission";
 import { countTokens, promptBound, reservationOf, settlementDelta, type Counted } from "./cost";
 import { hasModelLimits, identifierOf, limitsFor, type IdentitySources, type Limit } from "./limits";
 import { newMeter, planFor, type Meter } from "./meter";
@@ -142,7 +142,7 @@ function bodyFilter(this: void): void {
   if (meter.plan.filter || meter.plan.sendDecoded) {
     arg[1] = out;
     const shared = st.fed;
-    if (shared !== undefined) shared.removedEvents = meter.removedEvents;
+    if (shared !== undefined) shared.removedEvents = meter.removedEvents();
   }
 }
 
@@ -306,7 +306,7 @@ const handler: KongPluginHandler<Config> = {
     } else {
       let admission = admit(
         conf.window_type,
-        windows.map((w, i) => ({ limit: w.limit, pos: w.pos, current: values[i].current, previous: values[i].previous })),
+        countsOf(windows, values),
         reserve,
       );
       if (admission.admitted !== admitted) {

@@ -61,7 +61,7 @@ export interface Meter {
   /** Why the body stopped being read before its end (zlib failed or unavailable, the cap). */
   readonly stoppedReading: string | undefined;
   /** Events removed from the client's stream. */
-  readonly removedEvents: number;
+  removedEvents(): number;
   /** Bytes held right now (the unfinished event in the reader and in the filter). */
   bufferedBytes(): number;
 }
@@ -99,7 +99,7 @@ class ResponseMeter implements Meter {
     this.filter = plan.filter ? newInjectedUsageFilter(true) : undefined;
   }
 
-  get removedEvents(): number {
+  removedEvents(): number {
     return this.filter === undefined ? 0 : this.filter.dropped;
   }
 

@@ -3,7 +3,7 @@
 // across workers, so reserving first and checking the value before the increment serialises
 // concurrent requests exactly.
 
-import { admit } from "../admission";
+import { admit, countsOf } from "../admission";
 import type { Adjustment, CounterValues, CounterWindow, WindowType } from "../windows";
 
 export const DICT_NAME = "kong_rate_limiting_counters";
@@ -18,12 +18,13 @@ function read(shm: NgxSharedDict, key: string): number {
 }
 
 function readAll(shm: NgxSharedDict, windows: CounterWindow[]): CounterValues[] {
-  return windows.map((w) => ({ current: read(shm, w.key), previous: w.prevKey !== undefined ? read(shm, w.prevKey) : 0 }));
+  const values: CounterValues[] = [];
+  for (const w of windows) values.push({ current: read(shm, w.key), previous: w.prevKey !== undefined ? read(shm, w.prevKey) : 0 });
+  return values;
 }
 
 function admits(windows: CounterWindow[], windowType: WindowType, values: CounterValues[], reserve: number): boolean {
-  const counts = windows.map((w, i) => ({ limit: w.limit, pos: w.pos, current: values[i].current, previous: values[i].previous }));
-  return admit(windowType, counts, reserve).admitted;
+  return admit(windowType, countsOf(windows, values), reserve).admitted;
 }
 
 /**
