@@ -1,4 +1,4 @@
-// Static checks of the stack (issue 9): docker-compose.yml, .env.example, kong/Dockerfile and
+// Static checks of the stack: docker-compose.yml, .env.example, kong/Dockerfile and
 // kong/kong.yml, read as files. No Docker engine needed; `docker-compose config` (Debian's
 // docker-compose 1.29, or `docker compose` v2) validates the compose file.
 import { spawnSync } from "node:child_process";

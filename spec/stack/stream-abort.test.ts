@@ -1,4 +1,4 @@
-// The seeds' stream-abort script as a test (issue 9 item 7): a client that goes away in the middle of
+// The seeds' stream-abort script as a test: a client that goes away in the middle of
 // an SSE stream through the gateway makes the gateway close its upstream connection too, so the LLM
 // stops generating; the mock LLM's request log proves what the upstream saw. Runs against the local
 // gateway started from kong/kong.yml, or against Kong when KONG_PROXY_URL is set (tools/e2e.sh).

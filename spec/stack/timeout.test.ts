@@ -1,4 +1,4 @@
-// The seeds' timeout script as a test (issue 9 item 7): through the gateway, an upstream that answers
+// The seeds' timeout script as a test: through the gateway, an upstream that answers
 // within the service's read_timeout gives 200; one that is silent for longer gives Kong's 504 when no
 // header has been sent yet, and a stream that stalls after its headers is cut. Uses kong.yml's
 // mock-llm-short-timeout service (read_timeout 2 s, no retries), locally or in Kong (KONG_PROXY_URL).

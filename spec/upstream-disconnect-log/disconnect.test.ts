@@ -289,7 +289,7 @@ describe("client_abort", () => {
     expect(rec.tokens.estimated).toBe(true);
     expect(rec.tokens.completion).toBe(0);
     expect(rec.tokens.prompt).toBeGreaterThan(0);
-    // issue 7 item 5: nginx closed the upstream connection when the client left
+    // nginx closed the upstream connection when the client left
     const mock = await mockRecord(path.slice("/llm".length));
     expect(mock.outcome).toBe("client_disconnected");
     expect(mock.tokens_sent).toBe(0);
@@ -315,7 +315,7 @@ describe("client_abort", () => {
     expect(rec.sse_events).toBeLessThan(mock.usage!.completion_tokens);
     expect(rec.tokens.estimated).toBe(true);
     expect(rec.tokens.completion).toBeGreaterThan(0);
-    // issue 7 item 5: nginx noticed the client's close and closed the upstream connection...
+    // nginx noticed the client's close and closed the upstream connection...
     const nginxSays = gw.errorLog().split("\n").filter((l) => l.includes(`request: "POST ${path} HTTP/1.1"`) && l.includes("[info]"));
     expect(nginxSays.join("\n")).toContain("client prematurely closed connection, so upstream connection is closed too");
     // ...and the upstream saw the disconnect long before its stream would have ended

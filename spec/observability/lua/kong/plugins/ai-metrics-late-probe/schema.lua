@@ -1,3 +1,0 @@
-return require("ai_metrics_probe").schema("ai-metrics-late-probe", {
-  { scale = { type = "number", default = 1 } },
-})
