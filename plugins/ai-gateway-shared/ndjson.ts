@@ -58,7 +58,18 @@ class Reader implements NdjsonReader {
   bufferedBytes = 0;
   private readonly maxLineBytes: number;
   private readonly tail = new Rope();
-  private readonly handlerSink = new HandlerSink();
+  /** Made on first use: the plugins read through a sink of their own. */
+  private handlerSink: HandlerSink | undefined = undefined;
+
+  private sinkFor(handler: NdjsonLineHandler): HandlerSink {
+    let sink = this.handlerSink;
+    if (sink === undefined) {
+      sink = new HandlerSink();
+      this.handlerSink = sink;
+    }
+    sink.handler = handler;
+    return sink;
+  }
   /** The unfinished line went over the cap: drop everything up to its LF. */
   private discarding = false;
 
@@ -67,8 +78,7 @@ class Reader implements NdjsonReader {
   }
 
   feed(chunk: string, onLine: NdjsonLineHandler): number {
-    const sink = this.handlerSink;
-    sink.handler = onLine;
+    const sink = this.sinkFor(onLine);
     return this.read(chunk, sink);
   }
 
@@ -118,8 +128,7 @@ class Reader implements NdjsonReader {
       const rest = this.tail.take();
       let sink: NdjsonSink | undefined;
       if (typeof onLine === "function") {
-        this.handlerSink.handler = onLine;
-        sink = this.handlerSink;
+        sink = this.sinkFor(onLine);
       } else {
         sink = onLine;
       }

@@ -137,7 +137,18 @@ class Reader implements SseReader {
 
   /** Events completed by the chunk being read; reset by read. */
   private dispatched = 0;
-  private readonly handlerSink = new HandlerSink();
+  /** Made on first use: the plugins read through a sink of their own. */
+  private handlerSink: HandlerSink | undefined = undefined;
+
+  private sinkFor(handler: SseEventHandler): HandlerSink {
+    let sink = this.handlerSink;
+    if (sink === undefined) {
+      sink = new HandlerSink();
+      this.handlerSink = sink;
+    }
+    sink.handler = handler;
+    return sink;
+  }
 
   constructor(opts: SseReaderOptions | undefined) {
     this.maxEventBytes = (opts && opts.maxEventBytes) || DEFAULT_MAX_EVENT_BYTES;
@@ -222,8 +233,7 @@ class Reader implements SseReader {
   }
 
   feed(chunk: string, onEvent: SseEventHandler): number {
-    const sink = this.handlerSink;
-    sink.handler = onEvent;
+    const sink = this.sinkFor(onEvent);
     return this.read(chunk, sink);
   }
 
@@ -240,8 +250,7 @@ class Reader implements SseReader {
     if (onEvent !== undefined && leftover) {
       let sink: SseSink;
       if (typeof onEvent === "function") {
-        this.handlerSink.handler = onEvent;
-        sink = this.handlerSink;
+        sink = this.sinkFor(onEvent);
       } else {
         sink = onEvent;
       }
