@@ -195,6 +195,8 @@ const ESCAPES: Record<string, string> = { "%": "%25", ":": "%3A", "{": "%7B", "}
  * inside a part (and `%`, the escape itself).
  */
 export function escapePart(part: string): string {
+  // Most parts (ids, model names) have nothing to escape: no new string for them.
+  if (string.find(part, "[%%:{}]")[0] === undefined) return part;
   const [escaped] = string.gsub(part, "[%%:{}]", ESCAPES);
   return escaped;
 }
