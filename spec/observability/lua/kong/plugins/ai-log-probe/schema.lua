@@ -1,0 +1,6 @@
+return {
+  name = "ai-log-probe",
+  fields = {
+    { config = { type = "record", fields = {} } },
+  },
+}
