@@ -81,7 +81,7 @@ describe("evaluateTargets", () => {
     readerUsPerEvent: { openai: { "4096": 0.25, event: 0.61 }, vllm: { "4096": 0.375, event: 0.9 }, anthropic: { "4096": 0.376 } },
     luaKbPerStream: 64,
     exactChecks: { made: 10, failed: 0 },
-    jit: { aborts: 0, nyi: 0 },
+    jit: { aborts: 0, nyi: 0, blacklisted: 0, loop_structure: 0 },
   };
 
   it("says met, not met, or not measured against each threshold, never guesses", () => {
@@ -108,7 +108,7 @@ describe("evaluateTargets", () => {
   });
 
   it("fails the exact-count target on one wrong count, and the JIT target on any abort", () => {
-    const t = evaluateTargets({ ...all, exactChecks: { made: 10, failed: 1 }, jit: { aborts: 2, nyi: 0 } });
+    const t = evaluateTargets({ ...all, exactChecks: { made: 10, failed: 1 }, jit: { aborts: 2, nyi: 0, blacklisted: 0, loop_structure: 2 } });
     expect(t.find((x) => x.id === "exact_counts")).toMatchObject({ status: "not met", measured: "9 of 10 exact" });
     expect(t.find((x) => x.id === "reader_jit")?.status).toBe("not met");
     const none = evaluateTargets({ ...all, exactChecks: { made: 0, failed: 0 }, jit: undefined });
@@ -146,6 +146,8 @@ describe("reader and JIT check output", () => {
       profile_fl: ["10% x"],
     });
     expect(parseJitOutput('{"bench":"sse-reader"}')).toBeUndefined();
+    // a profile stage alone judges nothing: no trace counts, no check
+    expect(parseJitOutput('{"bench":"jit-check","stream":"openai","profile_v":["90% Compiled"]}')).toBeUndefined();
   });
 
   it("keeps each row's fastest of several runs, and a failure over any figure", () => {
@@ -153,6 +155,10 @@ describe("reader and JIT check output", () => {
     const b = { label: "x", status: "ok" as const, rows: [row("openai", "4096", 0.4), row("openai", "event", 0.45)] };
     expect(bestRows([a, b]).rows.map((r) => r.us_per_event)).toEqual([0.3, 0.45]);
     expect(bestRows([a, { label: "x", status: "failed", rows: [], message: "wrong" }]).status).toBe("failed");
+    const jit = { stream: "openai", traces: 9, aborts: 0, nyi: 0, blacklisted: 0, loop_structure: 0, abort_sites: [], profile_fl: [], profile_v: [] };
+    const merged = bestRows([{ ...a, jit }, { ...b, jit_error: "did not finish within 120 s" }]);
+    expect(merged.jit).toEqual(jit);
+    expect(merged.jit_error).toBeUndefined();
   });
 });
 
@@ -181,6 +187,9 @@ describe("streamed files", () => {
     expect(events.slice(0, 1000).every((e) => e.usage === null)).toBe(true);
     const text = events.slice(1, 999).map((e) => e.choices?.[0].delta.content ?? "").join("");
     expect([...text].length).toBe(s.expected.content_chars);
+    // as the JSON strings carry it: "\n" is two bytes there
+    expect(s.expected.text_bytes).toBe(Buffer.byteLength(JSON.stringify(text)) - 2);
+    expect(s.expected.text_bytes).toBeGreaterThan(Buffer.byteLength(text));
     expect(/[^\x00-\x7f]/.test(text)).toBe(true);
   });
 
@@ -197,6 +206,9 @@ describe("streamed files", () => {
     const v = decodeEvents(vllm.body, false) as { usage?: { completion_tokens: number } }[];
     expect(v.slice(0, 21).map((e) => e.usage?.completion_tokens)).toEqual(Array.from({ length: 21 }, (_, i) => i));
     expect(vllm.expected).toMatchObject({ completion_tokens: 20, total_tokens: 51, events: 24 });
+    // usage in every event: a reader needs no text measure for an estimate, none is expected
+    expect(vllm.expected.text_bytes).toBeUndefined();
+    expect(anthropic.expected.text_bytes).toBe(ollama.expected.text_bytes);
 
     const a = decodeEvents(anthropic.body, false) as { type: string }[];
     expect(a.map((e) => e.type).filter((t, i, all) => all.indexOf(t) === i)).toEqual([

@@ -12,7 +12,7 @@
 // tables and writes the results under build/bench/ (ignored by git). docs/bench.md changes only
 // through --render. Exits 1 on any error (non-2xx, short answer, worker error, failed check).
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -190,10 +190,13 @@ async function snapshotDist(h: Harness): Promise<string> {
     await new Promise((r) => setTimeout(r, 1000));
   }
   try {
-    cpSync(join(ROOT, "dist", "kong"), join(snapshot, "kong"), { recursive: true });
+    cpSync(join(ROOT, "dist", "kong"), join(snapshot, "kong"), { recursive: true, preserveTimestamps: true });
   } catch (err) {
     throw new Error(`cannot copy dist/kong (run \`make lua\` first): ${(err as Error).message}`);
   }
+  // what was measured: the commit says little when dist/ was built from uncommitted changes
+  const built = statSync(join(snapshot, "kong", "plugins", "ai-gateway-shared", "stream_usage.lua"), { throwIfNoEntry: false });
+  if (built) h.notes.push(`dist/ measured as built at ${built.mtime.toISOString()} (its stream_usage.lua)`);
   return snapshot;
 }
 
@@ -591,6 +594,7 @@ async function measureReader(h: Harness, dist: string): Promise<{ current?: Read
   }
   const [current, baseline] = runs.map(bestRows);
   if (current.status !== "ok") h.errors.push(`reader benchmark failed: ${current.message}`);
+  for (const run of [current, baseline]) if (run?.jit_error) h.notes.push(`JIT check not measured for ${run.label}: ${run.jit_error}`);
   // an older reader may be wrong where the current one is right: shown, not an error of this run
   if (baseline && baseline.status !== "ok") h.notes.push(`baseline reader benchmark: ${baseline.message}`);
   h.log("reader measured");

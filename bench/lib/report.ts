@@ -2,7 +2,7 @@
 // docs/bench.md holds when someone copies a run there on purpose).
 import type { Machine } from "./machine.ts";
 import type { MemoryResult } from "./memory.ts";
-import type { JitCheck, ReaderRow, ReaderRun } from "./sse-reader.ts";
+import type { ReaderRow, ReaderRun } from "./sse-reader.ts";
 import type { RowSummary, Target } from "./stats.ts";
 import type { StreamShape } from "./streams.ts";
 import type { ChunkSizes, CountCheck } from "./verify.ts";
@@ -199,11 +199,12 @@ function readerTable(r: BenchResults): Table | undefined {
   return { head, body };
 }
 
-function jitLines(label: string, j: JitCheck | undefined, md: boolean): string[] {
-  if (!j) return [`${label}: not run`];
+function jitLines(label: string, run: ReaderRun, md: boolean): string[] {
+  const j = run.jit;
+  if (!j) return [`${label}: not measured${run.jit_error ? ` (${run.jit_error})` : ""}.`];
   const fence = md ? ["```"] : [];
   return [
-    `${label}: ${j.traces} traces compiled; ${j.aborts} trace aborts starting or ending in the shared library's modules, ${j.nyi} of them NYI.`,
+    `${label}: ${j.traces} traces compiled; ${j.aborts} trace aborts stopping in the shared library's modules: ${j.nyi} NYI, ${j.blacklisted} blacklisted, ${j.loop_structure} a root trace meeting an inner loop or leaving its loop (that loop then gets a trace of its own).`,
     ...(j.abort_sites.length > 0 ? ["", ...fence, ...j.abort_sites.slice(0, 12).map((a) => `${String(a.count).padStart(4)} × ${a.where}`), ...fence] : []),
     "",
     `Profile (\`-jp=fl\`, top entries; \`-jp=v\`: ${j.profile_v.map((l) => l.trim().replace(/\s+/g, " ")).join(", ")}):`,
@@ -250,8 +251,7 @@ export function renderText(r: BenchResults): string {
     if (run && run.status !== "ok") out.push("", `Reader benchmark (${run.label}): ${run.status}: ${run.message ?? ""}`);
   }
   if (reader) out.push("", `Usage reader alone (LuaJIT, no nginx; ${r.reader.current?.label})`, textTable(reader));
-  if (r.reader.current?.jit) out.push("", ...jitLines(`JIT check, ${r.reader.current.label}`, r.reader.current.jit, false));
-  if (r.reader.baseline?.jit) out.push("", ...jitLines(`JIT check, ${r.reader.baseline.label}`, r.reader.baseline.jit, false));
+  for (const run of [r.reader.current, r.reader.baseline]) if (run && run.status === "ok") out.push("", ...jitLines(`JIT check, ${run.label}`, run, false));
   out.push("", "Targets", textTable(targetTable(r)));
   for (const line of inexact(r)) out.push(`inexact count: ${line}`);
   for (const note of r.notes) out.push(`note: ${note}`);
@@ -331,7 +331,7 @@ export function renderMarkdown(r: BenchResults): string {
     out.push(
       "`bench/sse-reader/bench.lua`: `newUsageReader()`, `detect`, `feed` every chunk, `finish`, on the same files as above",
       "(and the mock LLM's 1 MB stream of long events, the old figure, for reference), in 4 KiB chunks and one event per chunk;",
-      "each report checked (usage, finish reason, events, text characters); CPU time (`os.clock`) of repeated passes, garbage",
+      "each report checked (usage, finish reason, events, text measured); CPU time (`os.clock`) of repeated passes, garbage",
       "collection included, best of several rounds after a warm-up. MB = 10^6 bytes.",
       "",
       mdTable(reader),
@@ -340,7 +340,7 @@ export function renderMarkdown(r: BenchResults): string {
   for (const run of [r.reader.current, r.reader.baseline]) {
     if (run && run.status !== "ok") out.push("", `${run.label}: ${run.status}: ${run.message ?? ""}`);
   }
-  if (r.reader.current?.jit || r.reader.baseline?.jit) {
+  if (r.reader.current?.status === "ok") {
     out.push(
       "",
       "## The reader under LuaJIT's trace dump and profiler",
@@ -349,7 +349,7 @@ export function renderMarkdown(r: BenchResults): string {
       "`npx tsx bench/run.ts --write-streams <dir>`): the OpenAI file in 4 KiB chunks and one event per chunk, first under",
       "the trace dump (`-jv`), then the profiler (`-jp=fl`, `-jp=v`).",
     );
-    for (const run of [r.reader.baseline, r.reader.current]) if (run?.jit) out.push("", ...jitLines(`**${run.label}**`, run.jit, true));
+    for (const run of [r.reader.baseline, r.reader.current]) if (run?.status === "ok") out.push("", ...jitLines(`**${run.label}**`, run, true));
   }
   if (r.notes.length > 0) out.push("", "## Notes", "", ...r.notes.map((note) => `- ${note}`));
   if (r.errors.length > 0) out.push("", "## Errors", "", ...r.errors.map((e) => `- ${e}`));

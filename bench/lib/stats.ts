@@ -98,7 +98,7 @@ export interface TargetInputs {
   /** Exact-count checks made before the load, and how many failed. */
   exactChecks: { made: number; failed: number };
   /** The JIT check on the reader's modules (current dist). */
-  jit: { aborts: number; nyi: number } | undefined;
+  jit: { aborts: number; nyi: number; blacklisted: number; loop_structure: number } | undefined;
 }
 
 const fmt = (v: Maybe, digits: number, unit = "") => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : `${v.toFixed(digits)}${unit}`);
@@ -157,7 +157,9 @@ export function evaluateTargets(t: TargetInputs): Target[] {
       id: "reader_jit",
       description: "reader's hot path under LuaJIT (bench/sse-reader/jit-check.lua): trace aborts in the shared library's modules",
       target: "0 aborts, 0 NYI",
-      measured: t.jit ? `${t.jit.aborts} aborts, ${t.jit.nyi} NYI` : "n/a",
+      measured: t.jit
+        ? `${t.jit.aborts} aborts (NYI ${t.jit.nyi}, blacklisted ${t.jit.blacklisted}, inner/leaving loop in root trace ${t.jit.loop_structure})`
+        : "n/a",
       status: t.jit ? (t.jit.aborts === 0 && t.jit.nyi === 0 ? "met" : "not met") : "not measured",
     },
   ];

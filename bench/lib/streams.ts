@@ -16,8 +16,14 @@ export interface StreamExpectation {
   total_tokens: number;
   /** SSE events with data ([DONE] included) or NDJSON lines. */
   events: number;
-  /** UTF-8 characters of generated text, after JSON unescaping. */
-  content_chars: number;
+  /**
+   * The generated text as readers measure it: UTF-8 characters after JSON unescaping (older
+   * readers' content_chars) or bytes as the JSON strings carry them (text_bytes). Absent for
+   * vLLM: with the usage in every event a reader never needs the text for an estimate, and may
+   * skip measuring it.
+   */
+  content_chars?: number;
+  text_bytes?: number;
   finish_reason: string;
   framing: "sse" | "ndjson";
   dialect: "openai" | "anthropic" | "ollama";
@@ -177,6 +183,7 @@ export function streamFile(shape: StreamShape, tokens: number): StreamFile {
   const tokenEvents = events.slice(firstToken, firstToken + tokens).map(bytes);
   let text = "";
   for (let i = 0; i < tokens; i++) text += token(i);
+  const textMeasures = shape === "vllm" ? {} : { content_chars: chars(text), text_bytes: bytes(JSON.stringify(text)) - 2 };
   return {
     shape,
     file: s.file,
@@ -192,7 +199,7 @@ export function streamFile(shape: StreamShape, tokens: number): StreamFile {
       completion_tokens: tokens,
       total_tokens: s.prompt + tokens,
       events: events.length,
-      content_chars: chars(text),
+      ...textMeasures,
       finish_reason: "stop",
       framing: s.contentType === SSE ? "sse" : "ndjson",
       dialect: s.dialect,

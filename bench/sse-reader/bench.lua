@@ -7,7 +7,7 @@
 --   luajit bench/sse-reader/bench.lua --manifest /tmp/streams/manifest.json [--dist DIR] [--smoke]
 --
 -- Each stream of the manifest is read once and its report checked (usage, finish reason, events,
--- text characters, framing, dialect) so a fast but wrong reader fails; then, after a warm-up,
+-- text measured, framing, dialect) so a fast but wrong reader fails; then, after a warm-up,
 -- rounds of repeated passes are timed with os.clock (CPU time: what the reader costs, not what
 -- other processes on a shared machine take) and the best round is kept. Garbage the reader makes
 -- is collected inside the rounds, so its cost counts. MB are 10^6 bytes. The last line of output
@@ -15,23 +15,9 @@
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local common = dofile(script_dir .. "/common.lua")
 
-local dist, manifest, smoke = script_dir .. "/../../dist", nil, false
-local i = 1
-while arg and arg[i] do
-  if arg[i] == "--smoke" then smoke = true
-  elseif arg[i] == "--manifest" then i = i + 1; manifest = arg[i]
-  elseif arg[i] == "--dist" then i = i + 1; dist = arg[i]
-  else
-    io.stderr:write("usage: luajit bench/sse-reader/bench.lua --manifest FILE [--dist DIR] [--smoke]\n")
-    os.exit(2)
-  end
-  i = i + 1
-end
-if not manifest then
-  io.stderr:write("bench.lua: --manifest FILE is required (npx tsx bench/run.ts --write-streams DIR writes one)\n")
-  os.exit(2)
-end
-common.use_dist(dist)
+local opts = common.options(arg or {}, script_dir, { smoke = false },
+  "luajit bench/sse-reader/bench.lua --manifest FILE [--dist DIR] [--smoke]")
+local smoke, dist, manifest = opts.smoke, opts.dist, opts.manifest
 
 local cjson = require("cjson.safe")
 local stream_usage = require("kong.plugins.ai-gateway-shared.stream_usage")
