@@ -204,7 +204,7 @@ function jitLines(label: string, run: ReaderRun, md: boolean): string[] {
   if (!j) return [`${label}: not measured${run.jit_error ? ` (${run.jit_error})` : ""}.`];
   const fence = md ? ["```"] : [];
   return [
-    `${label}: ${j.traces} traces compiled; ${j.aborts} trace aborts stopping in the shared library's modules: ${j.nyi} NYI, ${j.blacklisted} blacklisted, ${j.loop_structure} a root trace meeting an inner loop or leaving its loop (that loop then gets a trace of its own).`,
+    `${label}: ${j.traces} traces compiled; ${j.aborts} trace aborts stopping in the shared library's modules: ${j.nyi} NYI, ${j.blacklisted} blacklisted, ${j.loop_structure} where a root trace met an inner loop or left its loop (that loop then gets a trace of its own).`,
     ...(j.abort_sites.length > 0 ? ["", ...fence, ...j.abort_sites.slice(0, 12).map((a) => `${String(a.count).padStart(4)} × ${a.where}`), ...fence] : []),
     "",
     `Profile (\`-jp=fl\`, top entries; \`-jp=v\`: ${j.profile_v.map((l) => l.trim().replace(/\s+/g, " ")).join(", ")}):`,
@@ -270,9 +270,10 @@ function methodMarkdown(r: BenchResults): string[] {
     "proxy buffers) with no plugin; with `bench-byte-counter`, a benchmark-only plugin whose body_filter only adds",
     "`#ngx.arg[1]` to a counter in `kong.ctx.plugin` (the floor of any plugin that reads a stream); with each plugin alone;",
     "and with all three (token-rate-limiting on the local policy, limits never reached). Before the load every",
-    "configuration is checked: the client's bytes equal the file's (without the usage event where token-rate-limiting",
-    "injected `include_usage`), token-rate-limiting's remaining budget drops by exactly each answer's usage, the byte",
-    "counter counted every byte, prompt-guard refuses a denied prompt, upstream-disconnect-log records a refused upstream.",
+    "configuration is checked: the client's bytes equal the file's (where token-rate-limiting injected `include_usage`:",
+    "OpenAI's answer to a client that did not ask, no usage chunk and no `\"usage\":null`), token-rate-limiting's remaining",
+    "budget drops by exactly each answer's usage, the byte counter counted every byte, prompt-guard refuses a denied",
+    "prompt, upstream-disconnect-log records a refused upstream.",
     `Load is \`wrk\`, saturating: streams with -t${p.stream_threads} -c${p.stream_connections}, small JSON with ${p.json_connections} connections. Each`,
     `round runs every row of a workload once (order rotated per round), ${p.rounds} round(s) of ${p.duration_s} s per cell${Number(p.warmup_s) > 0 ? ` after a ${p.warmup_s} s warm-up of each cell` : ""};`,
     "every ratio is taken within a round, then the median over rounds (min–max: the spread of the per-round ratio), so the",
