@@ -87,10 +87,11 @@ function headerFilter(this: void, conf: Config): void {
     const contentEncoding = responseHeader("Content-Encoding");
     st.kind = kindOf(status, framingFromHeaders(undefined, contentType, contentEncoding) ?? "none", responseHeader("Content-Length"));
     // A body with a Content-Length is complete when nginx reached its end (eof), which needs no
-    // reading; its usage only matters for a completed record, so it is read only when those are
-    // logged (or another plugin reads it anyway). An aborted one cannot be decoded: its tokens
-    // are estimated. So the common small JSON answer costs no reader here.
-    const shared = st.kind !== "body" || conf.log_completed
+    // reading; its usage only matters for a completed record or for what the metrics and Kong's
+    // AI analytics count, so without those it is not read (or only looked at when another
+    // plugin reads it anyway). An aborted one cannot be decoded: its tokens are estimated.
+    const m = conf.metrics;
+    const shared = st.kind !== "body" || conf.log_completed || m.ai_analytics || metrics.counting(m)
       ? openResponseReader(PLUGIN_NAME, { contentType, contentEncoding, maxJsonBytes: MAX_JSON_BYTES })
       : responseReader();
     st.shared = shared;
@@ -188,7 +189,10 @@ function countEnding(conf: Config, st: ResponseState, outcome: string, tokens: T
   const route = kong.router.get_route();
   metrics.recordStreamEnd(m, route, outcome);
   metrics.recordTokens(m, kong.client.get_consumer(), route, model, tokens);
-  if (st.firstDataAt !== undefined) metrics.recordTimeToFirstToken(m, route, model, st.firstDataAt - startedAt * 1000);
+  // A first token only where the upstream generated some (not the gateway's or an error's body).
+  if (st.firstDataAt !== undefined && report !== undefined && report.text_events > 0 && tokens.source !== "upstream_error") {
+    metrics.recordTimeToFirstToken(m, route, model, st.firstDataAt - startedAt * 1000);
+  }
 }
 
 /**

@@ -48,19 +48,8 @@ const usageOf = (s: Sent): UsageRecord | undefined => (s.record?.usage_sent ? (s
 const cut = (s: Sent) => s.record !== undefined && s.record.outcome !== "completed";
 const labelsOf = (s: Sent) => ({ consumer: route(s).consumerLabel(s.consumer), route: s.route, model: route(s).modelLabel(s.model) });
 
-// Known plugin bugs, reported (see the it.fails tests below, which assert the right behaviour).
-// When one is fixed, its it.fails test fails: delete the predicate here and make that test an it.
-//
-// upstream-disconnect-log opens no usage reader for an answer with a Content-Length unless
-// log_completed is on, so where it counts alone a non-streamed answer is counted as estimated
-// (prompt estimate, completion 0) and its analytics name no provider (UNSPECIFIED).
-const udlMissesJsonUsage = (s: Sent) => route(s).counter === "upstream-disconnect-log" && s.stream === undefined && usageOf(s) !== undefined;
-// upstream-disconnect-log observes a time to first token for the gateway's own answers (prompt-guard's
-// 400, token-rate-limiting's 429): it times the first body byte, whoever wrote it.
-const udlTimesExits = (s: Sent) => route(s).endings && !proxied(s);
-
-/** Our counts: reported usage, unless a known bug turned it into an estimate. */
-const reported = (s: Sent) => usageOf(s) !== undefined && !udlMissesJsonUsage(s);
+/** Our counts: reported usage. */
+const reported = (s: Sent) => usageOf(s) !== undefined;
 
 describe("the workload", () => {
   it("got the answers it expects from the gateway", () => {
@@ -122,7 +111,7 @@ describe("kong_ai_gateway_tokens_total", () => {
   });
 
   it("counts streams cut by the upstream or the client as estimated (source=estimated), prompt and completion", async () => {
-    const expected = sumBy(stack.sent, (s) => `${labelsOf(s).consumer}|${s.route}|${labelsOf(s).model}`, () => 1, (s) => cut(s) || udlMissesJsonUsage(s));
+    const expected = sumBy(stack.sent, (s) => `${labelsOf(s).consumer}|${s.route}|${labelsOf(s).model}`, () => 1, (s) => cut(s));
     const rows = await stack.prom.query('sum by (consumer, route, model, kind) (kong_ai_gateway_tokens_total{source="estimated"})');
     const keys = new Set(rows.map((r) => `${r.metric.consumer}|${r.metric.route}|${r.metric.model}`));
     expect([...keys].sort()).toEqual(Object.keys(expected).sort());
@@ -151,7 +140,7 @@ describe("Kong's AI analytics (ai.proxy) and Kong's kong_ai_llm_* from them", ()
       const u = usageOf(s);
       if (route(s).aiProxy) {
         expect(entry?.meta).toMatchObject({ provider_name: FAKE_AI_PROXY.provider, request_model: FAKE_AI_PROXY.model });
-      } else if (u !== undefined && !udlMissesJsonUsage(s)) {
+      } else if (u !== undefined) {
         expect(entry?.meta, s.id).toMatchObject({ provider_name: "openai", request_model: labelsOf(s).model, response_model: labelsOf(s).model });
         expect(entry?.usage, s.id).toMatchObject({ prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens, cost: 0 });
       }
@@ -160,7 +149,7 @@ describe("Kong's AI analytics (ai.proxy) and Kong's kong_ai_llm_* from them", ()
 
   it("kong_ai_llm_requests_total counts each proxied request once, by provider and model", async () => {
     expect(await stack.prom.scalar("sum(kong_ai_llm_requests_total)")).toBe(stack.sent.filter(proxied).length);
-    const ours = sumBy(stack.sent, (s) => labelsOf(s).model, () => 1, (s) => proxied(s) && !route(s).aiProxy && !udlMissesJsonUsage(s));
+    const ours = sumBy(stack.sent, (s) => labelsOf(s).model, () => 1, (s) => proxied(s) && !route(s).aiProxy);
     expect(await byLabels('sum by (ai_model) (kong_ai_llm_requests_total{ai_provider="openai"})', ["ai_model"])).toEqual(ours);
     expect(await stack.prom.scalar(`sum(kong_ai_llm_requests_total{ai_provider="${FAKE_AI_PROXY.provider}",ai_model="${FAKE_AI_PROXY.model}"})`))
       .toBe(stack.sent.filter((s) => proxied(s) && route(s).aiProxy).length);
@@ -231,7 +220,7 @@ describe("refusals, guard decisions, stream endings, time to first token", () =>
   });
 
   it("observes the time to the first token of every answer that carried one, by route and model", async () => {
-    const expected = sumBy(stack.sent, (s) => `${s.route}|${labelsOf(s).model}`, () => 1, (s) => (s.record?.tokens_sent ?? 0) > 0 || udlTimesExits(s));
+    const expected = sumBy(stack.sent, (s) => `${s.route}|${labelsOf(s).model}`, () => 1, (s) => (s.record?.tokens_sent ?? 0) > 0);
     expect(await byLabels("sum by (route, model) (kong_ai_gateway_time_to_first_token_ms_count)", ["route", "model"])).toEqual(expected);
     // alice's mock-slow streams waited 300 ms for their first token (x-mock-ttft-ms), the others did not
     const bucket = (model: string, le: string) => stack.prom.scalar(`sum(kong_ai_gateway_time_to_first_token_ms_bucket{route="full",model="${model}",le="${le}"}) or vector(0)`);
@@ -242,9 +231,9 @@ describe("refusals, guard decisions, stream endings, time to first token", () =>
   });
 });
 
-describe("known plugin bugs (each asserts the right behaviour, and fails until the bug is fixed)", () => {
-  it.fails("upstream-disconnect-log counts a non-streamed answer's reported usage where it meters alone", async () => {
-    expect(stack.sent.filter(udlMissesJsonUsage).length).toBeGreaterThan(0);
+describe("upstream-disconnect-log metering alone", () => {
+  it("counts a non-streamed answer's reported usage", async () => {
+    expect(stack.sent.filter((s) => route(s).counter === "upstream-disconnect-log" && s.stream === undefined && usageOf(s) !== undefined).length).toBeGreaterThan(0);
     const alone = (s: Sent) => route(s).counter === "upstream-disconnect-log";
     const expected = sumBy(stack.sent, (s) => `${labelsOf(s).consumer}|${s.route}`, (s) => usageOf(s)!.total_tokens, (s) => alone(s) && usageOf(s) !== undefined);
     const routes = Object.entries(ROUTES).filter(([, r]) => r.counter === "upstream-disconnect-log").map(([name]) => name).join("|");
@@ -252,7 +241,7 @@ describe("known plugin bugs (each asserts the right behaviour, and fails until t
       .toEqual(expected);
   });
 
-  it.fails("upstream-disconnect-log observes no time to first token for the gateway's own answers (400, 429)", async () => {
+  it("observes no time to first token for the gateway's own answers (400, 429)", async () => {
     const admitted = stack.sent.filter((s) => s.route === "limited" && proxied(s)).length;
     expect(await stack.prom.scalar('sum(kong_ai_gateway_time_to_first_token_ms_count{route="limited"})')).toBe(admitted);
   });
