@@ -87,9 +87,27 @@ export interface StringSpans {
  * filled in with where the values lie.
  */
 export function sumStringBytesIn(s: string, a: number, b: number, key: Needle, backslashes?: Needle, spans?: StringSpans): number {
-  let total = -1;
-  let from = a;
   if (spans !== undefined) spans.count = 0;
+  // The first key is read before any loop: an event has one text key, and a loop entered per
+  // event would cut the caller's JIT trace.
+  const p = key.next(s, a);
+  if (p > b) return -1;
+  const pe = p + key.length - 1;
+  const v = valueAfterKey(s, pe);
+  if (v === undefined || string.byte(s, v) !== QUOTE) return moreStringBytes(s, pe + 1, b, key, backslashes, spans, -1);
+  const close = jsonStringEnd(s, v, backslashes);
+  if (spans !== undefined) {
+    spans.count = 1;
+    spans.open = v;
+    spans.close = close ?? b + 1;
+  }
+  if (close === undefined) return b - v;
+  if (key.next(s, close + 1) > b) return close - v - 1;
+  return moreStringBytes(s, close + 1, b, key, backslashes, spans, close - v - 1);
+}
+
+/** sumStringBytesIn from `from` on, adding to `total` (-1: nothing yet). */
+function moreStringBytes(s: string, from: number, b: number, key: Needle, backslashes: Needle | undefined, spans: StringSpans | undefined, total: number): number {
   for (;;) {
     const p = key.next(s, from);
     if (p > b) return total;
