@@ -1,24 +1,10 @@
 /**
- * The token estimate used when the upstream reports no usage (an upstream without usage, a
- * client abort, an upstream abort, a timeout). One documented rule, shared by every plugin:
- *
- *   completion ≈ ceil(T / 4)            T = bytes of generated text streamed so far (content,
- *                                         reasoning, tool-call arguments), as the usage reader
- *                                         sees them: in a stream, each text event's bytes beyond
- *                                         the envelope its first text event had (exact when the
- *                                         events differ only in their text, as LLM servers'
- *                                         do; escapes count as written); in a JSON body, the
- *                                         decoded text
- *   prompt     ≈ ceil(P / 4) + 4 × M     P = UTF-8 characters of the request's text (message
- *                                         contents, text parts, system, prompt, input), M = the
- *                                         number of messages (role and framing overhead)
- *   fallback   ≈ ceil(B / 4)            B = request body bytes, when the body is not JSON
- *
- * Four characters per token is OpenAI's rule of thumb for English. Counting the completion in
- * bytes costs the reader no per-event work beyond the event's size, and comes closer for CJK
- * text (three bytes, about one token, per character) than characters would.
- * Images, audio and tool definitions are not counted. Estimates are always whole numbers ≥ 0 and
- * marked `estimated` wherever they are logged.
+ * The token estimate every plugin uses when the upstream reports no usage:
+ *   completion ≈ ceil(T / 4)          T = bytes of generated text
+ *   prompt     ≈ ceil(P / 4) + 4 × M  P = UTF-8 characters of the request's text, M = messages
+ *   fallback   ≈ ceil(B / 4)          B = request body bytes, when the body is not JSON
+ * Four characters per token is OpenAI's rule of thumb for English; bytes rather than characters
+ * cost the reader nothing per event and come closer for CJK text.
  */
 import * as cjson from "cjson.safe";
 import { utf8Length } from "./utf8";
@@ -27,18 +13,15 @@ import { asArray, asObject, type JsonObject } from "./json";
 export const CHARS_PER_TOKEN = 4;
 export const TOKENS_PER_MESSAGE = 4;
 
-/** Tokens for C characters of text: ceil(C / 4). */
 export function tokensForChars(chars: number): number {
   if (chars <= 0) return 0;
   return math.ceil(chars / CHARS_PER_TOKEN);
 }
 
-/** The completion estimate for the bytes of generated text counted so far: ceil(T / 4). */
 export function estimateCompletionTokens(textBytes: number): number {
   return tokensForChars(textBytes);
 }
 
-/** Characters of text in a message `content`: a string, or a list of parts with `text`. */
 function contentTextChars(content: unknown): number {
   if (typeof content === "string") return utf8Length(content);
   const parts = asArray(content);
@@ -60,13 +43,10 @@ function contentTextChars(content: unknown): number {
 }
 
 export interface PromptText {
-  /** Characters of text. */
   chars: number;
-  /** Messages (chat turns). */
   messages: number;
 }
 
-/** The text of a decoded request body: OpenAI/Anthropic/Ollama chat, completions, embeddings, Responses. */
 export function promptText(body: JsonObject): PromptText {
   let chars = 0;
   let messages = 0;
@@ -103,7 +83,6 @@ export function promptText(body: JsonObject): PromptText {
   return { chars, messages };
 }
 
-/** The prompt estimate of a decoded request body: ceil(P / 4) + 4 × M. */
 export function estimatePromptTokens(body: unknown): number {
   const o = asObject(body);
   if (o === undefined) return 0;
@@ -111,7 +90,6 @@ export function estimatePromptTokens(body: unknown): number {
   return tokensForChars(t.chars) + TOKENS_PER_MESSAGE * t.messages;
 }
 
-/** The prompt estimate of a raw request body: decoded when it is JSON, else ceil(bytes / 4). */
 export function estimatePromptTokensFromBody(raw: string | undefined): number {
   if (raw === undefined || raw === "") return 0;
   const [body] = cjson.decode(raw);

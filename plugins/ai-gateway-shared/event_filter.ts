@@ -1,42 +1,30 @@
 /**
- * Rewrites or removes whole SSE events of a stream on its way to the client, leaving every
- * other byte as it came.
- *
- * token-rate-limiting uses it after adding `stream_options.include_usage` to a request whose
- * client did not ask for usage: the extra usage-only chunk (`"choices": []` with a `usage`
- * object) is removed, and the `"usage":null` that OpenAI then adds to every chunk is taken out
- * again, so the client gets the bytes a direct request would have given it.
- *
- * How: the bytes of the event in progress are held back until its blank line arrives (one
- * event, normally a few hundred bytes), then the complete event is passed to `rewrite`, which
- * returns its replacement. An event larger than `maxHoldBytes` cannot be one to rewrite: it is
- * released as it comes. A CR at the end of a chunk is held until the next byte says whether an
- * LF belongs to it, so an event is always removed with its whole line ending.
+ * Rewrites or removes whole SSE events of a stream on its way to the client, leaving every other
+ * byte as it came. token-rate-limiting uses it to take out the usage it injected, so the client
+ * gets the bytes a direct request would have. Only the event in progress is held back, up to
+ * `maxHoldBytes`.
  */
 import * as cjson from "cjson.safe";
 import { asObject } from "./json";
 import { Rope } from "./rope";
 
-/** Given one complete event (its raw bytes, blank line included), the bytes to send instead; undefined keeps it. */
+/** Gets one complete event, blank line included; undefined keeps it. */
 export type EventRewrite = (this: void, block: string) => string | undefined;
 
 export interface EventFilterOptions {
-  /** Only events containing this plain text are passed to rewrite (a cheap prefilter). */
+  /** Cheap prefilter: only events containing this plain text reach rewrite. */
   needle?: string;
-  /** Largest event held back, in bytes (default 64 KiB). */
+  /** A larger event cannot be one to rewrite: it passes as it comes. */
   maxHoldBytes?: number;
 }
 
 export interface EventFilter {
-  /** The bytes to send to the client for this chunk (possibly "", possibly some held from before). */
+  /** The bytes to send for this chunk. */
   feed(chunk: string): string;
-  /** End of stream: the bytes still held (an unfinished last event), unchanged. */
+  /** The bytes still held, unchanged. */
   finish(): string;
-  /** Events removed (rewritten to ""). */
   readonly dropped: number;
-  /** Events rewritten to other non-empty bytes. */
   readonly rewritten: number;
-  /** Bytes held back right now. */
   readonly bufferedBytes: number;
 }
 
@@ -52,19 +40,14 @@ class Filter implements EventFilter {
   private readonly rewrite: EventRewrite;
   private readonly needle: string | undefined;
   private readonly maxHold: number;
-  /** The unfinished event, not sent yet. */
   private readonly hold = new Rope();
-  /** The event in progress is too large to rewrite: its bytes pass as they come. */
+  /** The event in progress is too large to rewrite. */
   private passing = false;
-  /** The current line already has bytes, so its terminator does not end the event. */
   private lineHasBytes = false;
-  /** The last byte seen was a CR line ending: an LF first in the next chunk belongs to it. */
+  /** A chunk-final CR is held until the next byte says whether an LF belongs to it, so a removed event takes its whole line ending. */
   private afterCR = false;
-  /** ... and that CR ended an event (else it ended a line of the event in progress). */
   private crEndedEvent = false;
-  /** The last event that ended was removed. */
   private lastDropped = false;
-  /** Position of the next needle in the chunk being fed. */
   private nextNeedle = 1;
 
   constructor(rewrite: EventRewrite, opts: EventFilterOptions | undefined) {
@@ -80,7 +63,7 @@ class Filter implements EventFilter {
     if (this.afterCR) {
       this.afterCR = false;
       if (string.byte(s, 1) === LF) {
-        // The LF goes where its CR went: with the ended event (sent or removed) or the held one.
+        // The LF goes where its CR went.
         if (this.crEndedEvent) {
           if (!this.lastDropped) out.push("\n");
         } else if (this.passing) {
@@ -94,10 +77,9 @@ class Filter implements EventFilter {
     const n = s.length;
     let p = 1;
     let blockStart = 1;
-    /** s[keepFrom .. blockStart - 1] are complete events sent as they came (not copied yet). */
+    /** s[keepFrom .. blockStart - 1]: complete events to send as they came, not copied yet. */
     let keepFrom = 1;
-    // The next CR, LF and needle at or after p (n + 1: none), found by plain searches and
-    // searched again only once passed.
+    // Each searched again only once passed: linear in the chunk.
     let cr = nextPlain(s, "\r", 1, n);
     let lf = nextPlain(s, "\n", 1, n);
     this.nextNeedle = this.needle === undefined ? 1 : nextPlain(s, this.needle, 1, n);
@@ -117,7 +99,6 @@ class Filter implements EventFilter {
       const blank = e === p && !this.lineHasBytes;
       this.lineHasBytes = false;
       if (t === n && e === n && cr === n) {
-        // Which bytes end this line depends on the next chunk's first byte.
         this.afterCR = true;
         this.crEndedEvent = blank;
       }
@@ -163,14 +144,10 @@ class Filter implements EventFilter {
     return this.hold.take();
   }
 
-  /**
-   * The event ending at s[b] (held bytes, then s[a..b]) is complete: keep, rewrite or remove it.
-   * Kept events in s stay in the pending range that starts at keepFrom; returns the new start.
-   */
+  /** The event is the held bytes then s[a..b]; returns the new keepFrom. */
   private endBlock(s: string, a: number, b: number, keepFrom: number, out: string[]): number {
     this.lastDropped = false;
     if (this.passing) {
-      // Its first bytes went out already; the rest goes out with the pending range.
       this.passing = false;
       return keepFrom;
     }
@@ -202,18 +179,16 @@ class Filter implements EventFilter {
   }
 }
 
-/** Position of the next plain `text` in s at or after pos, or n + 1. */
+/** n + 1 when none. */
 function nextPlain(s: string, text: string, pos: number, n: number): number {
   const [p] = string.find(s, text, pos, true);
   return p === undefined ? n + 1 : p;
 }
 
-/** A filter that passes every event through `rewrite`. */
 export function newEventFilter(rewrite: EventRewrite, opts?: EventFilterOptions): EventFilter {
   return new Filter(rewrite, opts);
 }
 
-/** The data of one complete SSE event block (data lines joined with "\n"), or undefined. */
 export function blockData(block: string): string | undefined {
   let data: string | undefined;
   for (const [line] of string.gmatch(block, "([^\r\n]*)")) {
@@ -223,7 +198,7 @@ export function blockData(block: string): string | undefined {
   return data;
 }
 
-/** True when a decoded OpenAI chunk is the usage-only chunk: `"choices": []` and a usage object. */
+/** `"choices": []` with a usage object. */
 export function isUsageOnlyChunk(data: string): boolean {
   const [obj] = cjson.decode(data);
   const o = asObject(obj);
@@ -232,11 +207,7 @@ export function isUsageOnlyChunk(data: string): boolean {
   return choices !== undefined && next(choices)[0] === undefined;
 }
 
-/**
- * Rewrite for streams whose usage the gateway asked for: removes the usage-only chunk and,
- * when `stripNullUsage`, the `"usage":null` member OpenAI adds to every chunk when usage is
- * requested. Any other event comes back unchanged.
- */
+/** Removes the usage-only chunk and, if asked, the `"usage":null` OpenAI then adds to every chunk. */
 export function injectedUsageRewrite(stripNullUsage: boolean): EventRewrite {
   return (block) => {
     if (string.find(block, '_tokens"', 1, true)[0] !== undefined) {
@@ -244,7 +215,6 @@ export function injectedUsageRewrite(stripNullUsage: boolean): EventRewrite {
       if (data !== undefined && isUsageOnlyChunk(data)) return "";
     }
     if (!stripNullUsage) return undefined;
-    // The compact form first (one plain search), then JSON written with spaces.
     const [p, pe] = string.find(block, ',"usage":null', 1, true);
     if (p !== undefined) return string.sub(block, 1, p - 1) + string.sub(block, pe + 1);
     const [removed, count] = string.gsub(block, ',%s*"usage"%s*:%s*null', "", 1);
@@ -254,7 +224,6 @@ export function injectedUsageRewrite(stripNullUsage: boolean): EventRewrite {
   };
 }
 
-/** The filter token-rate-limiting installs when it injected include_usage. */
 export function newInjectedUsageFilter(stripNullUsage = true): EventFilter {
   return newEventFilter(injectedUsageRewrite(stripNullUsage), { needle: '"usage"' });
 }

@@ -1,9 +1,6 @@
 /**
- * Kong calls header_filter, body_filter and log without pcall: an error there breaks the
- * response, or skips every plugin after this one for the request (http-log, file-log,
- * prometheus). Every filter and log step of these plugins runs through `guarded`: an error is
- * logged once, as "<what> failed: <error>", and `recover` lets the plugin fall back (stop
- * reading, pass the rest of the body untouched).
+ * Kong calls header_filter, body_filter and log without pcall: an error there breaks the response
+ * or skips every later plugin (http-log, prometheus). `recover` lets the plugin fall back.
  */
 export function guarded<C>(what: string, step: (this: void, conf: C) => void, conf: C, recover?: (this: void) => void): void {
   const [ok, err] = pcall(step, conf);

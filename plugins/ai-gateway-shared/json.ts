@@ -3,7 +3,6 @@
  * these types, so it reads as absent everywhere.
  */
 
-/** A decoded JSON object. */
 export type JsonObject = { [key: string]: unknown };
 
 export function asObject(v: unknown): JsonObject | undefined {
@@ -11,11 +10,7 @@ export function asObject(v: unknown): JsonObject | undefined {
   return typeof v === "object" && v !== null ? (v as JsonObject) : undefined;
 }
 
-/**
- * The value as a list when it is a JSON array: a table whose keys are exactly 1..n. cjson
- * decodes `[]` and `{}` alike (an empty table), so an empty object passes as an empty array; an
- * object with members does not.
- */
+/** cjson decodes `[]` and `{}` alike, so an empty object passes as an empty array. */
 export function asArray(v: unknown): unknown[] | undefined {
   if (typeof v !== "object" || v === null) return undefined;
   const list = v as unknown[];
@@ -31,7 +26,7 @@ export function asString(v: unknown): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-/** A count: a finite, non-negative number (strings, null, NaN are not). */
+/** Finite and non-negative. */
 export function asCount(v: unknown): number | undefined {
   if (typeof v !== "number") return undefined;
   return v >= 0 && v < math.huge ? v : undefined;

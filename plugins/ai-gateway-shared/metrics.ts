@@ -1,27 +1,9 @@
 /**
- * The gateway's own Prometheus metrics, registered on the registry of Kong's bundled prometheus
- * plugin, so that they come out of the /metrics Kong already serves (status listener or Admin API)
- * with Kong's `kong_` prefix:
- *
- *   kong_ai_gateway_tokens_total{consumer,route,model,kind,source}        counter
- *   kong_ai_gateway_token_limit_refusals_total{consumer,route}            counter
- *   kong_ai_gateway_prompt_guard_decisions_total{route,rule,action}       counter
- *   kong_ai_gateway_stream_endings_total{route,outcome}                   counter
- *   kong_ai_gateway_time_to_first_token_ms{route,model}                   histogram
- *
- * Registration never fails a plugin: when Kong's prometheus plugin is not loaded (not in
- * `plugins`), every record function is a no-op. The registry is per worker, so register from each
- * plugin's init_worker (init()); the record functions also register on first use.
- *
- * Label cardinality: the consumer label is "" unless the plugin's `metrics.per_consumer` is on;
- * route and consumer are operator-defined names; a model name comes from the client, so it passes
- * only when it is in `metrics.models` (when that list is set), else when it looks like a model name
- * and this worker has seen fewer than MAX_MODELS_PER_WORKER others; everything else is "other"
- * ("unknown" when the request named none). Label values never carry prompt text or credentials:
- * only names, fixed words and numbers reach them.
+ * The gateway's Prometheus metrics, registered on the registry of Kong's bundled prometheus plugin
+ * so that Kong's /metrics serves them (with its `kong_` prefix); without that plugin every record
+ * function is a no-op. Label values carry only names, fixed words and numbers, never prompt text.
  */
 
-/** Every metric here starts with this; Kong's exporter writes `kong_` before it. */
 export const METRIC_PREFIX = "ai_gateway_";
 export const TOKENS_METRIC = "ai_gateway_tokens_total";
 export const REFUSALS_METRIC = "ai_gateway_token_limit_refusals_total";
@@ -29,26 +11,23 @@ export const GUARD_METRIC = "ai_gateway_prompt_guard_decisions_total";
 export const STREAM_ENDINGS_METRIC = "ai_gateway_stream_endings_total";
 export const TTFT_METRIC = "ai_gateway_time_to_first_token_ms";
 
-/** Upper bounds of the time-to-first-token histogram, milliseconds (Kong's own histograms are in ms). */
+/** Milliseconds, as Kong's own histograms. */
 export const TTFT_BUCKETS_MS: readonly number[] = [
   25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000,
 ];
 
 export const MODEL_UNKNOWN = "unknown";
 export const MODEL_OTHER = "other";
-/** Distinct model label values one worker gives out when no `models` list is configured. */
+/** Model names come from the client: bounds the label's cardinality when no `models` list is set. */
 export const MAX_MODELS_PER_WORKER = 64;
-/** Longest label value kept (bytes), and longest model name accepted. */
 export const MAX_LABEL_BYTES = 128;
 
-/** Outcomes of upstream-disconnect-log; anything else is counted as "other". */
+/** Anything else is counted as "other". */
 export const STREAM_OUTCOMES: readonly string[] = [
   "completed", "client_abort", "upstream_abort", "upstream_timeout", "upstream_error", "gateway_exit",
 ];
-/** prompt-guard's actions; anything else is counted as "other". */
 export const GUARD_ACTIONS: readonly string[] = ["allowed", "blocked", "monitored"];
 
-/** The `metrics` record of a plugin's config (METRICS_FIELD). */
 export interface MetricsConf {
   readonly enabled: boolean;
   readonly per_consumer: boolean;
@@ -56,10 +35,7 @@ export interface MetricsConf {
   readonly ai_analytics: boolean;
 }
 
-/**
- * The config field each plugin puts in its `config.fields` (`fields: [..., METRICS_FIELD]`), so
- * that the three plugins spell it the same way.
- */
+/** Shared so that the three plugins spell the field the same way. */
 export const METRICS_FIELD = {
   metrics: {
     type: "record",
@@ -103,26 +79,18 @@ export const METRICS_FIELD = {
   },
 } as const satisfies KongFieldEntry;
 
-// --------------------------------------------------------------------------------------------
-// Labels (pure)
-
-/** A consumer as the PDK gives it (kong.client.get_consumer()). */
 export interface ConsumerLike {
   readonly id?: string;
   readonly username?: string;
   readonly custom_id?: string;
 }
 
-/** A route as the PDK gives it (kong.router.get_route()). */
 export interface RouteLike {
   readonly id?: string;
   readonly name?: string;
 }
 
-/**
- * A label value from a name: control characters removed, at most MAX_LABEL_BYTES bytes (cut
- * before a UTF-8 continuation byte). Numbers are written as numbers; anything else is "".
- */
+/** Control characters removed, cut to MAX_LABEL_BYTES on a UTF-8 character boundary. */
 export function labelText(value: unknown): string {
   if (typeof value === "number") return tostring(value);
   if (typeof value !== "string") return "";
@@ -144,20 +112,19 @@ export function consumerLabel(consumer: ConsumerLike | undefined, perConsumer: b
   return labelText(consumer.username ?? consumer.custom_id ?? consumer.id);
 }
 
-/** The route's name, else its id (Kong's exporter does the same). */
+/** Name, else id, as Kong's exporter does. */
 export function routeLabel(route: RouteLike | undefined): string {
   if (route === undefined) return "";
   return labelText(route.name ?? route.id);
 }
 
-// Model names as providers and servers write them: gpt-4o-2024-08-06, Qwen/Qwen2.5-0.5B-Instruct,
-// llama3.1:8b, claude-3-5-sonnet@20240620. No spaces, quotes or other punctuation.
+// gpt-4o-2024-08-06, Qwen/Qwen2.5-0.5B-Instruct, llama3.1:8b, claude-3-5-sonnet@20240620.
 const MODEL_PATTERN = "^[%w][%w%.%-_:/@+]*$";
 
 let seenModels: { [model: string]: true | undefined } = {};
 let seenModelCount = 0;
 
-/** The model label: see the module comment. Per worker (the count of names seen). */
+/** A listed name, else (no list) a model-like name among the first MAX_MODELS_PER_WORKER this worker saw, else "other". */
 export function modelLabel(model: unknown, known: readonly string[]): string {
   if (typeof model !== "string" || model === "") return MODEL_UNKNOWN;
   if (known.length > 0) {
@@ -174,7 +141,7 @@ export function modelLabel(model: unknown, known: readonly string[]): string {
   return model;
 }
 
-/** Forgets the model names this worker has given out (tests). */
+/** For tests. */
 export function resetModelLabels(): void {
   seenModels = {};
   seenModelCount = 0;
@@ -186,9 +153,6 @@ function oneOf(value: string, allowed: readonly string[]): string {
   }
   return "other";
 }
-
-// --------------------------------------------------------------------------------------------
-// Registration
 
 interface Registered {
   tokens: KongPrometheusCounter | undefined;
@@ -209,9 +173,8 @@ function isExporter(value: unknown): value is KongPrometheusExporter {
 }
 
 /**
- * Kong's prometheus registry, or undefined when the prometheus plugin is not loaded. Kong loads
- * the handler of every plugin in `plugins` at start, and that handler initialises the exporter;
- * without it get_prometheus() would log an error at every call, so it is not asked.
+ * Undefined unless the prometheus plugin's handler is loaded: it initialises the exporter, without
+ * which get_prometheus() logs an error at every call.
  */
 export function prometheusRegistry(): KongPrometheus | undefined {
   if (_G.package.loaded[PROMETHEUS_HANDLER] === undefined) return undefined;
@@ -238,7 +201,7 @@ function register(prometheus: KongPrometheus): Registered {
 function metrics(): Registered | undefined {
   if (registered !== undefined) return registered;
   if (unavailable) return undefined;
-  // In the init phase not every plugin handler is loaded yet: decide in the worker.
+  // Not every plugin handler is loaded yet in the init phase.
   if (ngx.get_phase() === "init") return undefined;
   const prometheus = prometheusRegistry();
   if (prometheus === undefined) {
@@ -249,27 +212,17 @@ function metrics(): Registered | undefined {
   return registered;
 }
 
-/**
- * Registers the metrics in this worker (call it from each plugin's init_worker). True when Kong's
- * prometheus registry is there. Registers once per worker whoever calls it: Kong's registry would
- * refuse (and count as an error) a second registration of a name.
- */
+/** Call from init_worker. Once per worker: Kong's registry counts a second registration as an error. */
 export function init(): boolean {
   return metrics() !== undefined;
 }
 
-/**
- * Whether this plugin's metrics are counted on this request (enabled, and Kong's registry is
- * there): a plugin looks up the labels' consumer and route only then.
- */
+/** Lets a plugin look up the consumer and route only when they will be counted. */
 export function counting(conf: MetricsConf): boolean {
   return conf.enabled && metrics() !== undefined;
 }
 
-// --------------------------------------------------------------------------------------------
-// Recording (log phase)
-
-/** kong.ctx.shared keys: what was already recorded for this request (one plugin records it). */
+/** kong.ctx.shared keys: one plugin records per request. */
 export const TOKENS_RECORDED_KEY = "ai_gateway_metrics_tokens";
 export const TTFT_RECORDED_KEY = "ai_gateway_metrics_ttft";
 
@@ -280,19 +233,15 @@ declare global {
   }
 }
 
-/** The counts of a request (tokens.ts's Tokens fits). */
 export interface TokenCounts {
   readonly prompt: number;
   readonly completion: number;
   readonly estimated: boolean;
-  /** tokens.ts's source: "not_proxied" and "websocket" are not counted. */
+  /** "not_proxied" and "websocket" are not counted. */
   readonly source?: string;
 }
 
-/**
- * Counts a request's tokens, once per request: the first plugin (highest PRIORITY) with metrics
- * enabled that calls it counts, the others' calls return false.
- */
+/** Once per request: the first plugin (highest PRIORITY) to call it counts. */
 export function recordTokens(
   conf: MetricsConf,
   consumer: ConsumerLike | undefined,
@@ -319,7 +268,6 @@ export function recordTokens(
   return true;
 }
 
-/** Counts one request refused for its token limit. */
 export function recordRefusal(conf: MetricsConf, consumer: ConsumerLike | undefined, route: RouteLike | undefined): boolean {
   if (!conf.enabled) return false;
   const counter = metrics()?.refusals;
@@ -328,7 +276,6 @@ export function recordRefusal(conf: MetricsConf, consumer: ConsumerLike | undefi
   return true;
 }
 
-/** Counts one prompt-guard decision; `rule` is the rule's configured name or path ("" when none). */
 export function recordGuardDecision(conf: MetricsConf, route: RouteLike | undefined, rule: string | undefined, action: string): boolean {
   if (!conf.enabled) return false;
   const counter = metrics()?.guard;
@@ -337,7 +284,6 @@ export function recordGuardDecision(conf: MetricsConf, route: RouteLike | undefi
   return true;
 }
 
-/** Counts how one response ended (upstream-disconnect-log's outcome). */
 export function recordStreamEnd(conf: MetricsConf, route: RouteLike | undefined, outcome: string): boolean {
   if (!conf.enabled) return false;
   const counter = metrics()?.streams;
@@ -346,7 +292,7 @@ export function recordStreamEnd(conf: MetricsConf, route: RouteLike | undefined,
   return true;
 }
 
-/** Observes the time to the first generated token (ms), once per request. */
+/** Once per request. */
 export function recordTimeToFirstToken(conf: MetricsConf, route: RouteLike | undefined, model: unknown, ms: number): boolean {
   // NaN (ms !== ms), negative and infinite durations are measurement errors
   if (!conf.enabled || ms !== ms || ms < 0 || ms === math.huge) return false;

@@ -1,42 +1,29 @@
 /**
- * Incremental newline-delimited JSON reader (Ollama's application/x-ndjson).
- *
- * Lines end with LF; a CR before the LF is dropped, blank lines are skipped. A chunk boundary
- * may fall anywhere. The unfinished line is kept in a rope (rope.ts) joined when its LF arrives,
- * and a line longer than `maxLineBytes` is dropped (counted in `oversized`) instead of growing a
- * buffer. A line inside one chunk reaches its sink as a range of that chunk, never copied: the
- * caller decides which lines are worth a string of their own.
+ * Incremental newline-delimited JSON reader (Ollama's application/x-ndjson). A line inside one
+ * chunk reaches its sink as a range, never copied; a line over `maxLineBytes` is dropped, not buffered.
  */
 
 import { Rope } from "./rope";
 
 export type NdjsonLineHandler = (this: void, line: string) => void;
 
-/** Receives each complete line as the range s[a..b]; `s` is only valid during the call. */
+/** `s` is only valid during the call. */
 export interface NdjsonSink {
   jsonLine(s: string, a: number, b: number): void;
 }
 
 export interface NdjsonReaderOptions {
-  /** Longest line kept, in bytes. Default 1 MiB. */
   maxLineBytes?: number;
 }
 
 export interface NdjsonReader {
-  /** Reads the next chunk; hands every non-blank line it completes to `sink`; returns how many. */
+  /** Returns how many non-blank lines the chunk completed. */
   read(chunk: string, sink: NdjsonSink): number;
-  /** Same as read, with each line as a string of its own. */
   feed(chunk: string, onLine: NdjsonLineHandler): number;
-  /** Same as feed, returning the completed lines as a list. */
   feedLines(chunk: string): string[];
-  /**
-   * End of the stream: a last line without LF is still a line (Ollama ends with "\n", but a
-   * plain JSON body may not); calls onLine for it. Returns how many lines it completed.
-   */
+  /** A last line without LF is still a line: a plain JSON body may not end with one. */
   finish(onLine?: NdjsonSink | NdjsonLineHandler): number;
-  /** Lines dropped because they were longer than maxLineBytes. */
   readonly oversized: number;
-  /** Bytes held for the unfinished line. */
   readonly bufferedBytes: number;
 }
 
@@ -44,7 +31,6 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
 const CR = 13;
 
-/** Hands lines to a plain function, copied out (the handler API). */
 class HandlerSink implements NdjsonSink {
   handler: NdjsonLineHandler | undefined = undefined;
 
@@ -58,7 +44,6 @@ class Reader implements NdjsonReader {
   bufferedBytes = 0;
   private readonly maxLineBytes: number;
   private readonly tail = new Rope();
-  /** Made on first use: the plugins read through a sink of their own. */
   private handlerSink: HandlerSink | undefined = undefined;
 
   private sinkFor(handler: NdjsonLineHandler): HandlerSink {
@@ -70,7 +55,6 @@ class Reader implements NdjsonReader {
     sink.handler = handler;
     return sink;
   }
-  /** The unfinished line went over the cap: drop everything up to its LF. */
   private discarding = false;
 
   constructor(opts: NdjsonReaderOptions | undefined) {
@@ -139,12 +123,11 @@ class Reader implements NdjsonReader {
     return lines;
   }
 
-  /** Hands s[a..b] to the sink unless it is blank; drops a trailing CR. */
   private emit(s: string, a: number, b: number, sink: NdjsonSink): boolean {
     let last = b;
     if (last >= a && string.byte(s, last) === CR) last -= 1;
     if (last < a) return false;
-    // Blank lines (only whitespace) are skipped; a line starting with "{" is not one.
+    // A line starting with "{" is not blank: no search.
     if (string.byte(s, a) !== 123 /* { */) {
       const [text] = string.find(s, "%S", a);
       if (text === undefined || text > last) return false;
@@ -172,7 +155,6 @@ class Reader implements NdjsonReader {
   }
 }
 
-/** A new reader for one response body. */
 export function newNdjsonReader(opts?: NdjsonReaderOptions): NdjsonReader {
   return new Reader(opts);
 }

@@ -1,13 +1,4 @@
-/**
- * Error bodies in the format the client speaks, for kong.response.exit(status, body):
- *
- *   OpenAI style:    {"error": {"message": "...", "type": "...", "param": null, "code": "..."}}
- *   Anthropic style: {"type": "error", "error": {"type": "...", "message": "..."}}
- *
- * A request wants the Anthropic style when its path ends with /v1/messages (or
- * /v1/messages/count_tokens) or it carries an `anthropic-version` header; every other client
- * (OpenAI, vLLM, SGLang, Ollama's /v1 API, unknown) gets the OpenAI style.
- */
+/** Error bodies in the format the client speaks (OpenAI's or Anthropic's), for kong.response.exit. */
 import * as cjson from "cjson.safe";
 
 export type ErrorStyle = "openai" | "anthropic";
@@ -23,7 +14,6 @@ export interface AnthropicErrorBody {
 
 export type ErrorBody = OpenAiErrorBody | AnthropicErrorBody;
 
-/** Which style a request wants, from its path and its anthropic-version header. */
 export function errorStyleFor(path: string | undefined, anthropicVersion: string | undefined): ErrorStyle {
   if (anthropicVersion !== undefined && anthropicVersion !== "") return "anthropic";
   if (path !== undefined) {
@@ -35,7 +25,6 @@ export function errorStyleFor(path: string | undefined, anthropicVersion: string
   return "openai";
 }
 
-/** OpenAI's error `type` for an HTTP status. */
 export function openaiErrorType(status: number): string {
   if (status === 401) return "authentication_error";
   if (status === 403) return "permission_error";
@@ -45,7 +34,6 @@ export function openaiErrorType(status: number): string {
   return "invalid_request_error";
 }
 
-/** Anthropic's error `type` for an HTTP status (its documented list). */
 export function anthropicErrorType(status: number): string {
   if (status === 401) return "authentication_error";
   if (status === 403) return "permission_error";
@@ -57,24 +45,20 @@ export function anthropicErrorType(status: number): string {
   return "invalid_request_error";
 }
 
-/** `{"error":{"message","type","param":null,"code"}}`; code is JSON null when not given. */
 export function openaiErrorBody(message: string, errorType: string, code?: string): OpenAiErrorBody {
   return { error: { message, type: errorType, param: cjson.null, code: code === undefined ? cjson.null : code } };
 }
 
-/** `{"type":"error","error":{"type","message"}}`. */
 export function anthropicErrorBody(message: string, errorType: string): AnthropicErrorBody {
   return { type: "error", error: { type: errorType, message } };
 }
 
 export interface ErrorOptions {
-  /** Overrides the type derived from the status. */
   type?: string;
-  /** OpenAI `code` (e.g. "rate_limit_exceeded", "content_filter"); Anthropic has none. */
+  /** Anthropic has none. */
   code?: string;
 }
 
-/** The error body for `status` in the wanted style. */
 export function errorBody(style: ErrorStyle, status: number, message: string, opts?: ErrorOptions): ErrorBody {
   if (style === "anthropic") return anthropicErrorBody(message, (opts && opts.type) || anthropicErrorType(status));
   return openaiErrorBody(message, (opts && opts.type) || openaiErrorType(status), opts && opts.code);

@@ -1,23 +1,15 @@
 /**
- * A rope: a string built from pieces, for the bytes a reader carries from one chunk to the next.
- *
- * Appending `a .. b` chunk after chunk copies the whole string each time (quadratic when a
- * large event arrives in small chunks); keeping every chunk in a list costs a table slot per
- * chunk (a 1 MiB event in 1-byte chunks: a million slots). This gathers up to 64 pieces in a
- * list, then joins them onto a short stack whose top two merge while the lower one is not longer
- * than the upper (the "Tower of Hanoi" buffer of Programming in Lua): at most 64 + log2(bytes)
- * slots, each byte copied about log2(bytes) times.
+ * A string built from pieces, for the bytes a reader carries from one chunk to the next.
+ * Appending copies the whole string each time, and a list costs a slot per chunk; this is the
+ * "Tower of Hanoi" buffer of Programming in Lua: each byte copied about log2(bytes) times.
  */
-/** Small pieces gathered in a list before they are joined and go on the stack. */
 const SMALL_PIECES = 64;
 
 export class Rope {
-  /** Total bytes held. */
   bytes = 0;
-  /** The latest pieces, in order (a table slot each: cheaper than joining for tiny chunks). */
   private small: (string | undefined)[] = [];
   private smallCount = 0;
-  /** Older bytes, joined in pieces of decreasing length (the tower). */
+  /** Joined pieces of decreasing length. */
   private stack: (string | undefined)[] = [];
   private stackCount = 0;
 
@@ -29,12 +21,10 @@ export class Rope {
     if (this.smallCount === SMALL_PIECES) this.pushStack(this.takeSmall());
   }
 
-  /** True when nothing is held. */
   isEmpty(): boolean {
     return this.bytes === 0;
   }
 
-  /** Everything held, as one string; the pieces are cleared. */
   take(): string {
     if (this.bytes === 0) return "";
     const recent = this.takeSmall();
@@ -50,7 +40,6 @@ export class Rope {
     return all;
   }
 
-  /** Keeps only the last `size` bytes held. */
   keepLast(size: number): void {
     if (this.bytes <= size) return;
     const tail = string.sub(this.take(), -size);
@@ -89,7 +78,7 @@ export class Rope {
   }
 }
 
-/** A new, empty string builder (for Lua callers: `rope.newRope()`). */
+/** For Lua callers. */
 export function newRope(): Rope {
   return new Rope();
 }

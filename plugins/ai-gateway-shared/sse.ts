@@ -1,69 +1,43 @@
 /**
- * Incremental Server-Sent Events reader (WHATWG HTML "event stream interpretation").
- *
- * Fed the response body chunk by chunk, whatever the chunk boundaries: LF, CRLF and CR line
- * endings (a CR that ends one chunk and the LF that starts the next are one line ending),
- * comment lines, `data:` with or without the space, several `data:` lines joined with "\n",
- * a leading UTF-8 BOM, and a chunk boundary anywhere (inside a line, a JSON string or a
- * multi-byte UTF-8 character: bytes are only carried over, never decoded).
- *
- * Speed: an event is handed to its sink as a range of the chunk it arrived in (`s`, `a`, `b`),
- * so the common event (one `data:` line inside one chunk) is never copied; only an event split
- * across chunks, or made of several data lines, becomes a string of its own. Lines are found
- * with plain searches (memchr, kept in the JIT trace) over whole chunks.
- *
- * Memory is bounded: only the unfinished line and the data lines of the unfinished event are
- * kept, and an event larger than `maxEventBytes` is dropped (counted in `oversized`) instead of
- * growing a buffer. The unfinished line is kept in a rope (rope.ts), so a large event fed in
- * small chunks costs n·log(n), not n².
+ * Incremental Server-Sent Events reader (WHATWG HTML "event stream interpretation"), correct
+ * whatever the chunk boundaries. An event reaches its sink as a range of the chunk it arrived in,
+ * never copied. Memory is bounded: an event over `maxEventBytes` is dropped, not buffered.
  */
 
 import { Rope } from "./rope";
 
-/** An event as dispatched by the reader. */
 export interface SseEvent {
-  /** The `event:` field, when the event had one. */
   event?: string;
   /** The `data:` lines joined with "\n". */
   data: string;
-  /** The last event ID seen in the stream so far (the SSE "last event ID buffer"). */
+  /** The SSE "last event ID buffer". */
   id?: string;
 }
 
-/** Called for each complete event, in stream order (the data as a string of its own). */
 export type SseEventHandler = (this: void, data: string, event: string | undefined, id: string | undefined) => void;
 
-/**
- * Receives each complete event, in stream order, as the range s[a..b] of its data (b < a: empty
- * data). `s` is only valid during the call: keep a range, not the string, past it.
- */
+/** Each event's data is s[a..b] (b < a: empty); `s` is only valid during the call. */
 export interface SseSink {
   sseEvent(s: string, a: number, b: number, event: string | undefined, id: string | undefined): void;
 }
 
 export interface SseReaderOptions {
-  /** Largest event (its data lines plus its unfinished line) kept, in bytes. Default 1 MiB. */
   maxEventBytes?: number;
 }
 
 export interface SseReader {
-  /** Reads the next chunk; hands every event it completes to `sink`; returns how many. */
+  /** Returns how many events the chunk completed. */
   read(chunk: string, sink: SseSink): number;
-  /** Same as read, with each event's data as a string (tests, simple callers). */
   feed(chunk: string, onEvent: SseEventHandler): number;
-  /** Same as feed, returning the completed events as a list. */
   feedEvents(chunk: string): SseEvent[];
   /**
-   * End of the stream; returns true when an unfinished event (or line) was left over. Per the
-   * SSE spec such an event is not dispatched; given a sink or handler, it is, as if a blank line
-   * had followed (a stream cut after `data: [DONE]\n` still shows its terminator).
+   * True when an unfinished event was left over. Unlike the spec, a given sink receives it, so a
+   * stream cut after `data: [DONE]\n` still shows its terminator.
    */
   finish(onEvent?: SseSink | SseEventHandler): boolean;
-  /** Events dropped because they were larger than maxEventBytes. */
   readonly oversized: number;
-  /** Comment lines seen (`: ping` keep-alives). */
+  /** `: ping` keep-alives. */
   readonly comments: number;
-  /** Bytes currently held for the unfinished line and event (for memory accounting). */
   readonly bufferedBytes: number;
 }
 
@@ -73,31 +47,25 @@ const LF = 10;
 const COLON = 58;
 const SPACE = 32;
 
-/** Position of the next `byte` (a one-character string) in s at or after pos, or n + 1. */
+/** n + 1 when none. */
 function nextByte(s: string, byte: string, pos: number, n: number): number {
   const [p] = string.find(s, byte, pos, true);
   return p === undefined ? n + 1 : p;
 }
 
-/**
- * Where the value of the line at `pos` starts when it is a `data:` line, else 0. A function of
- * its own so that the bytes it reads are not kept alive (in JIT registers) while the event is
- * handled.
- */
+/** 0 when not a `data:` line. A function of its own so the bytes read do not stay live in JIT registers. */
 function dataValueAt(s: string, pos: number): number {
   const [c1, c2, c3, c4, c5, c6] = string.byte(s, pos, pos + 5);
   if (c1 !== 100 /* d */ || c2 !== 97 /* a */ || c3 !== 116 /* t */ || c4 !== 97 /* a */ || c5 !== COLON) return 0;
   return c6 === SPACE ? pos + 6 : pos + 5;
 }
 
-/** Where the value of the line at `pos` starts when it is an `event:` line, else 0. */
 function eventValueAt(s: string, pos: number): number {
   const [c1, c2, c3, c4, c5, c6, c7] = string.byte(s, pos, pos + 6);
   if (c1 !== 101 /* e */ || c2 !== 118 /* v */ || c3 !== 101 /* e */ || c4 !== 110 /* n */ || c5 !== 116 /* t */ || c6 !== COLON) return 0;
   return c7 === SPACE ? pos + 7 : pos + 6;
 }
 
-/** Hands events to a plain function, with their data copied out (the handler API). */
 class HandlerSink implements SseSink {
   handler: SseEventHandler | undefined = undefined;
 
@@ -112,20 +80,15 @@ class Reader implements SseReader {
   bufferedBytes = 0;
 
   private readonly maxEventBytes: number;
-  /** The unfinished line (it has no terminator yet). */
+  /** A rope, so that a large event fed in small chunks costs n·log(n), not n². */
   private readonly tail = new Rope();
-  /** The previous chunk ended with CR: an LF starting this chunk belongs to it. */
+  /** An LF starting this chunk ends the previous chunk's CR. */
   private afterCR = false;
-  /** The current event went over the cap: ignore its lines until the blank line. */
   private discarding = false;
-  /** ... and the unfinished line is part of it: drop bytes up to its line ending. */
   private droppingLine = false;
   private firstLine = true;
 
-  /**
-   * The data of the unfinished event: while it has one line that lies in the string being read,
-   * the range rangeS[rangeA..rangeB]; otherwise its lines as strings in dataParts.
-   */
+  /** A single data line inside the string being read stays a range; otherwise lines go to dataParts. */
   private rangeS: string | undefined = undefined;
   private rangeA = 0;
   private rangeB = 0;
@@ -135,9 +98,7 @@ class Reader implements SseReader {
   private eventName: string | undefined = undefined;
   private lastId: string | undefined = undefined;
 
-  /** Events completed by the chunk being read; reset by read. */
   private dispatched = 0;
-  /** Made on first use: the plugins read through a sink of their own. */
   private handlerSink: HandlerSink | undefined = undefined;
 
   private sinkFor(handler: SseEventHandler): HandlerSink {
@@ -163,16 +124,13 @@ class Reader implements SseReader {
       this.afterCR = false;
       if (string.byte(chunk, 1) === LF) pos = 2;
     }
-    // The next CR and LF at or after pos (n + 1: none), each searched again only once passed:
-    // linear in the chunk whatever the line endings.
+    // Each searched again only once passed: linear whatever the line endings.
     let cr = nextByte(chunk, "\r", pos, n);
     let lf = nextByte(chunk, "\n", pos, n);
     const maxData = this.maxEventBytes - 1;
     let plain = this.plain();
     while (pos <= n) {
-      // The common event, "data: <json>\n\n" inside this chunk (after an "event: <name>\n" line,
-      // Anthropic's), goes to the sink without the line machine below: one search for its LF, a
-      // few byte checks, no copy.
+      // Fast path for "data: <json>\n\n" (and Anthropic's "event:" line) inside this chunk.
       if (lf < cr && this.dataCount === 0 && plain) {
         const vs = dataValueAt(chunk, pos);
         if (vs > 0) {
@@ -217,7 +175,6 @@ class Reader implements SseReader {
         this.bufferedBytes = this.dataBytes;
         this.line(line, 1, line.length, sink);
       } else if (this.droppingLine) {
-        // The rest of a line that belonged to an oversized event.
         this.droppingLine = false;
       } else {
         this.line(chunk, pos, e - 1, sink);
@@ -227,7 +184,7 @@ class Reader implements SseReader {
       if (lf < pos) lf = nextByte(chunk, "\n", pos, n);
       plain = this.plain();
     }
-    // The unfinished event outlives this chunk: its data line becomes a string of its own.
+    // The range would not outlive this chunk.
     if (this.rangeS !== undefined) this.keepRange();
     return this.dispatched;
   }
@@ -254,7 +211,6 @@ class Reader implements SseReader {
       } else {
         sink = onEvent;
       }
-      // Lenient end: the unfinished line and event are read as if a blank line had followed.
       this.dispatched = 0;
       if (this.tail.bytes > 0 && !this.droppingLine) {
         const line = this.tail.take();
@@ -270,7 +226,6 @@ class Reader implements SseReader {
     return leftover;
   }
 
-  /** No unfinished line, nothing being dropped, the BOM checked: a line starts where the chunk says. */
   private plain(): boolean {
     return this.tail.bytes === 0 && !this.discarding && !this.droppingLine && !this.firstLine;
   }
@@ -299,7 +254,6 @@ class Reader implements SseReader {
 
   private resetEvent(): void {
     if (this.rangeS !== undefined) {
-      // The common event: one data line held as a range, no parts to clear.
       this.rangeS = undefined;
     } else if (this.dataCount > 16) {
       this.dataParts = [];
@@ -312,14 +266,12 @@ class Reader implements SseReader {
     this.bufferedBytes = this.tail.bytes;
   }
 
-  /** The event's only data line, held as a range, becomes its first data part. */
   private keepRange(): void {
     const s = this.rangeS as string;
     this.rangeS = undefined;
     this.dataParts[0] = this.rangeB < this.rangeA ? "" : string.sub(s, this.rangeA, this.rangeB);
   }
 
-  /** Interprets the line s[a..b] (terminator excluded). */
   private line(s: string, a: number, b: number, sink: SseSink): void {
     if (this.firstLine) {
       this.firstLine = false;
@@ -337,7 +289,6 @@ class Reader implements SseReader {
       return;
     }
     if (c === 100 /* d */ && c2 === 97 /* a */ && c3 === 116 /* t */ && c4 === 97 /* a */ && c5 === COLON) {
-      // The hot path: a data line, read without a search for the colon.
       let vs = a + 5;
       if (vs <= b && string.byte(s, vs) === SPACE) vs += 1;
       this.addData(s, vs, b);
@@ -350,7 +301,7 @@ class Reader implements SseReader {
       this.eventName = vs <= b ? string.sub(s, vs, b) : "";
       return;
     }
-    // The field name runs to the first colon; a line without one is a field with an empty value.
+    // Per the spec, a line without a colon is a field with an empty value.
     const [colon] = string.find(s, ":", a, true);
     let nameEnd = b;
     let vs = b + 1;
@@ -371,7 +322,6 @@ class Reader implements SseReader {
     // `retry` and unknown fields are ignored, as the spec says.
   }
 
-  /** A data line whose value is s[a..b]. */
   private addData(s: string, a: number, b: number): void {
     const size = b >= a ? b - a + 1 : 0;
     if (this.dataCount === 0) {
@@ -415,7 +365,6 @@ class Reader implements SseReader {
   }
 }
 
-/** A new reader for one response body. */
 export function newSseReader(opts?: SseReaderOptions): SseReader {
   return new Reader(opts);
 }

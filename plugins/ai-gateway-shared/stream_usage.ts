@@ -1,23 +1,9 @@
 /**
- * The per-response usage reader that token-rate-limiting and upstream-disconnect-log share.
- *
- * Feed it the response body chunk by chunk (body_filter); it never changes or keeps the bytes
- * beyond the unfinished event. It recognises the format from the response itself (content type,
- * first bytes, event names, JSON shape) unless configured, and reports the usage the upstream
- * sent, the finish reason, whether the stream reached its terminator, and how much text was
- * generated (for the estimate when no usage arrives).
- *
- * Speed: the LLM stream is read where it lies. Events reach the reader as ranges of the body
- * chunk (sse.ts, ndjson.ts), never copied; a plain search for a non-null `_reason"`
- * (finish_reason, stop_reason, done_reason) picks the few events that may end the stream, and
- * only those go through cjson. Usage counts (`"..._tokens": N`, in every chunk with vLLM's
- * continuous_usage_stats) are read in place, and generated text is measured on the JSON text
- * of the event, so text that merely mentions "usage" never counts. Each key is searched for once
- * per occurrence in a chunk (json_text.Needle), whatever the number of events.
- *
- * Memory: one unfinished SSE event or NDJSON line (capped, default 1 MiB), or a JSON body up to
- * `maxJsonBytes` (default 1 MiB); past that cap only the last 64 KiB of the body are kept and
- * the usage is read from there.
+ * The per-response usage reader shared by token-rate-limiting and upstream-disconnect-log: fed
+ * the body chunk by chunk, it reports usage, finish reason, termination and generated text.
+ * Events are read in place, never copied; only those that may end the stream (a non-null
+ * `_reason"`) go through cjson. Memory: one unfinished event, or a JSON body up to maxJsonBytes
+ * and past that its last 64 KiB.
  */
 import * as cjson from "cjson.safe";
 import { newSseReader, type SseReader, type SseSink } from "./sse";
@@ -36,46 +22,35 @@ import {
 const QUOTE = 34;
 const COLON = 58;
 
-/** What the configuration says the upstream speaks ("auto": recognise it from the response). */
 export type FormatOverride = "auto" | "openai" | "anthropic" | "ollama" | "json";
 
 /** How the body is framed. "none": not something the reader understands (compressed, binary, text). */
 export type BodyFraming = "sse" | "ndjson" | "json" | "none";
 
-/** Which API's events: decides where generated text and terminators are. */
 export type Dialect = "openai" | "anthropic" | "ollama" | "responses" | "unknown";
 
 export interface UsageReport {
-  /** Usage reported by the upstream (undefined when it reported none). */
   prompt_tokens?: number;
   completion_tokens?: number;
-  /** The reported total, or prompt + completion when only those were reported. */
+  /** The reported total, or prompt + completion. */
   total_tokens?: number;
-  /** The upstream reported usage (at least one count). */
   reported: boolean;
   framing: BodyFraming;
   dialect: Dialect;
   /** SSE events dispatched (those with data, [DONE] included), NDJSON lines, or 1 for a decoded JSON body. */
   events: number;
-  /** Events that carried generated text. */
   text_events: number;
   /** SSE comment lines (keep-alives). */
   comments: number;
-  /** The last finish reason seen, in OpenAI's words (Anthropic end_turn → stop, max_tokens → length, tool_use → tool_calls). */
+  /** In OpenAI's words (end_turn → stop, max_tokens → length, tool_use → tool_calls). */
   finish_reason?: string;
-  /** The same reason as the upstream wrote it (end_turn, max_tokens, stop, length, ...). */
+  /** The reason as the upstream wrote it. */
   stop_reason?: string;
-  /** The stream reached its terminator: [DONE], message_stop, done:true, or a JSON body that decoded. */
+  /** [DONE], message_stop, done:true, or a JSON body that decoded. */
   terminated: boolean;
-  /** An error event or error body was seen. */
   error: boolean;
-  /**
-   * Bytes of generated text (content, reasoning, tool-call arguments), for the estimate: each
-   * text event's bytes beyond its envelope (estimate.ts). For a JSON body over maxJsonBytes
-   * without usage: the body's byte count (an upper bound).
-   */
+  /** Generated text for the estimate; for an oversized JSON body without usage, the body's bytes (an upper bound). */
   text_bytes: number;
-  /** Body bytes fed. */
   bytes: number;
   /** Events or lines dropped for size, or 1 when a JSON body went over its cap. */
   oversized: number;
@@ -85,43 +60,29 @@ export interface UsageReport {
 
 export interface UsageReaderOptions {
   format?: FormatOverride;
-  /** Largest SSE event / NDJSON line kept, in bytes (default 1 MiB). */
   maxEventBytes?: number;
-  /** Largest JSON body decoded whole, in bytes (default 1 MiB). */
   maxJsonBytes?: number;
 }
 
 export interface UsageReader {
-  /**
-   * Sets the framing from the response's Content-Type (and Content-Encoding: anything but
-   * identity means "none") or, when they say nothing, from `firstBytes`. Optional: when neither
-   * decides, the first fed bytes do. Returns the framing ("none" while undecided).
-   */
+  /** Optional: when the headers and firstBytes do not decide, the first fed bytes do. */
   detect(contentType: string | undefined, firstBytes?: string, contentEncoding?: string): BodyFraming;
-  /** Reads the next body chunk; returns how many events (SSE events / NDJSON lines) it completed. */
+  /** Returns how many events or lines the chunk completed. */
   feed(chunk: string): number;
-  /** The counts so far, without ending the stream. */
   report(): UsageReport;
-  /** End of the body: decodes a JSON body, flushes the last line; returns the final report. */
   finish(): UsageReport;
   readonly framing: BodyFraming;
   readonly events: number;
   readonly textEvents: number;
   readonly textBytes: number;
   readonly terminated: boolean;
-  /** Bytes the reader holds right now (unfinished event, JSON body). */
   readonly bufferedBytes: number;
 }
 
 export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
-/** Bytes kept from the end of a JSON body larger than maxJsonBytes. */
 export const JSON_WINDOW_BYTES = 64 * 1024;
 
-/**
- * Framing from the configuration and the response headers, or undefined when they do not say
- * (no or an unknown content type): then the first body bytes decide. A Content-Encoding other
- * than identity means "none" (a gzip body cannot be read; ask the upstream for identity).
- */
+/** Undefined when the headers do not say: then the first body bytes decide. A compressed body is "none". */
 export function framingFromHeaders(
   override: FormatOverride | undefined,
   contentType: string | undefined,
@@ -143,7 +104,6 @@ export function framingFromHeaders(
   return undefined;
 }
 
-/** Framing from the headers, else from the first bytes (as they are: no waiting for more). */
 export function detectFraming(
   override: FormatOverride | undefined,
   contentType: string | undefined,
@@ -158,13 +118,9 @@ export function detectFraming(
 
 const SSE_FIELDS = ["data:", "event:", "id:", "retry:"];
 
-/**
- * Framing from the first bytes of a body: `{` or `[` → json, an SSE field or comment → sse, gzip
- * magic or anything else → none. Undefined when the bytes are a prefix that could still become
- * an SSE field (e.g. "da") and `final` is false: the caller waits for more.
- */
+/** Undefined while the bytes could still become an SSE field (e.g. "da") and `final` is false. */
 export function sniffFraming(bytes: string, final: boolean): BodyFraming | undefined {
-  // A gzip body (magic 1f 8b) cannot be read here: the plugin asks the upstream for identity.
+  // gzip magic 1f 8b
   if (string.byte(bytes, 1) === 0x1f && (bytes.length === 1 || string.byte(bytes, 2) === 0x8b)) {
     return bytes.length === 1 && !final ? undefined : "none";
   }
@@ -182,10 +138,8 @@ export function sniffFraming(bytes: string, final: boolean): BodyFraming | undef
 }
 
 /**
- * Keys whose string values are generated text, per dialect (see json_text.sumStringBytesIn):
- * the first is looked up in every event, the others only when it gave no text, so that the
- * common event costs one search. `content"` also matches vLLM's `reasoning_content`; `text"` is
- * the legacy completions API.
+ * Keys whose string values are generated text. Only the first is looked up in every event, so the
+ * common event costs one search. `content"` also matches vLLM's `reasoning_content`.
  */
 const TEXT_KEYS: { [d in Dialect]: Needle[] } = {
   openai: [new Needle('content"'), new Needle('arguments"'), new Needle('reasoning"'), new Needle('text"')],
@@ -195,8 +149,7 @@ const TEXT_KEYS: { [d in Dialect]: Needle[] } = {
   unknown: [],
 };
 
-// The other keys an event is examined for. Needles are shared by every reader of the worker:
-// each remembers one string and position, and answers correctly for any other (json_text.ts).
+// Shared by every reader of the worker: a Needle answers correctly for any string.
 const REASON_KEY = new Needle('_reason"');
 const TOKENS_KEY = new Needle('_tokens"');
 const COUNT_KEY = new Needle('_count"');
@@ -223,14 +176,13 @@ function dialectOf(obj: unknown, eventName: string | undefined): Dialect {
   return "unknown";
 }
 
-/** True when s[a..b] is exactly `[DONE]` (OpenAI's terminator, not JSON). */
 function isDone(s: string, a: number, b: number): boolean {
   if (b - a !== 5) return false;
   const [c1, c2, c3, c4, c5, c6] = string.byte(s, a, b);
   return c1 === 91 && c2 === 68 && c3 === 79 && c4 === 78 && c5 === 69 && c6 === 93;
 }
 
-/** Undefined, or a count at least as large as the one kept (streamed counts are cumulative). */
+/** Streamed counts are cumulative. */
 function larger(kept: number | undefined, seen: number | undefined): number | undefined {
   if (seen === undefined) return kept;
   return kept === undefined || seen > kept ? seen : kept;
@@ -248,19 +200,14 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
   private readonly maxEventBytes: number | undefined;
   private readonly maxJsonBytes: number;
   private detected = false;
-  /** First bytes held while they cannot tell the framing yet (at most a few bytes). */
   private sniffed = "";
   private dialect: Dialect = "unknown";
   private textKeys: Needle[] = [];
-  /** The last event of the chunk being read that carried usage counts alone: s[a..b]. */
+  /** The chunk's last event that carried usage counts alone: s[a..b]. */
   private countsS: string | undefined = undefined;
   private countsA = 0;
   private countsB = 0;
-  /**
-   * The layout of the last event measured key by key that had one text value: where its value's
-   * opening quote is (from the event's start; 0 until one was seen), and how far its closing
-   * quote is from the event's end.
-   */
+  /** Layout of the last single-text event: its value's opening quote from the start (0: none yet), closing quote from the end. */
   private valueOffset = 0;
   private valueTail = 0;
   private readonly spans: StringSpans = { count: 0, open: 0, close: 0 };
@@ -276,7 +223,6 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
   private sse: SseReader | undefined = undefined;
   private ndjson: NdjsonReader | undefined = undefined;
 
-  /** The JSON body (up to maxJsonBytes), then its last JSON_WINDOW_BYTES or more. */
   private readonly json = new Rope();
   private jsonWindowed = false;
 
@@ -296,14 +242,12 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       const sniffed = sniffFraming(firstBytes, false);
       if (sniffed !== undefined) this.setFraming(sniffed);
     }
-    // Otherwise the first fed chunks decide.
     return this.framing;
   }
 
   feed(chunk: string): number {
     if (chunk.length === 0 || this.finished) return 0;
     if (!this.detected) {
-      // No content type: the first bytes decide, once there are enough of them.
       const head = this.sniffed + chunk;
       const framing = framingFromHeaders(this.override, undefined) || sniffFraming(head, head.length > 256);
       if (framing === undefined) {
@@ -317,8 +261,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       chunk = head;
     }
     this.bytes += chunk.length;
-    // The keys every event is examined for are looked for here first: each event of the chunk
-    // then finds its answer waiting, and all take the same path through the JIT trace.
+    // Searched once per chunk first, so every event finds its answer cached and takes the same JIT trace.
     REASON_KEY.next(chunk, 1);
     TOKENS_KEY.next(chunk, 1);
     BACKSLASHES.next(chunk, 1);
@@ -389,7 +332,6 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     return this.report();
   }
 
-  /** One SSE event, its data in s[a..b]. */
   sseEvent(s: string, a: number, b: number, name: string | undefined): void {
     this.events += 1;
     if (isDone(s, a, b)) {
@@ -403,7 +345,6 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     this.jsonEvent(s, a, b, name);
   }
 
-  /** One NDJSON line, in s[a..b]. */
   jsonLine(s: string, a: number, b: number): void {
     this.events += 1;
     this.jsonEvent(s, a, b, undefined);
@@ -424,7 +365,6 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     this.textKeys = TEXT_KEYS[d];
   }
 
-  /** Applies a decoded event or body: usage, finish reason, terminator, error. */
   private applyObject(obj: unknown): void {
     if (mergeUsage(this.usage, obj)) this.reported = true;
     const reason = extractFinishReason(obj);
@@ -440,24 +380,16 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     }
   }
 
-  /**
-   * One JSON event (an SSE event's data or an NDJSON line) in s[a..b]. Most events carry only
-   * text: they are read where they lie, without a copy or a decode, and their text is measured by
-   * their size. Only an event that may end the stream, or whose usage is not a flat object of
-   * counts, is decoded.
-   */
+  /** Most events carry only text and are measured in place; only those that may end the stream are decoded. */
   private jsonEvent(s: string, a: number, b: number, name: string | undefined): void {
     if (this.dialect === "unknown") {
-      // The first JSON event tells the dialect; it is decoded whole once.
       this.decodeEvent(s, a, b, name);
       return;
     }
     if (this.mayEnd(s, a, b)) {
       if (this.decodeEvent(s, a, b, undefined)) return;
     } else if (hasNonNullKeyIn(s, a, b, TOKENS_KEY)) {
-      // Usage alone (vLLM continuous_usage_stats puts it in every chunk, Anthropic in
-      // message_start). Its counts are cumulative, so only the last such event of a chunk is
-      // read (at the chunk's end), and its text needs no measure: the count covers it.
+      // Usage alone (vLLM puts it in every chunk): counts are cumulative, so only the chunk's last is read.
       this.countsS = s;
       this.countsA = a;
       this.countsB = b;
@@ -469,11 +401,8 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
   }
 
   /**
-   * Bytes of generated text in the event s[a..b]. An LLM stream's text events differ only in
-   * their text: once one event with a single text value was measured, a later event whose value
-   * opens at the same offset (after `":`) and closes, at its first quote, as far from the end
-   * is measured by those positions alone. Any other event is measured key by key, and teaches
-   * its layout to the next ones.
+   * A stream's text events differ only in their text: an event laid out like the last measured
+   * one (value at the same offset, closing quote as far from the end) is measured by position alone.
    */
   private textOf(s: string, a: number, b: number): number {
     const offset = this.valueOffset;
@@ -494,7 +423,6 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     return bytes;
   }
 
-  /** Bytes of the text values in s[a..b] (the dialect's text keys), found key by key. */
   private measureText(s: string, a: number, b: number, spans: StringSpans): number {
     spans.count = 0;
     const keys = this.textKeys;
@@ -511,14 +439,13 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     return bytes;
   }
 
-  /** Reads the counts of the last usage event held back; decodes it when they are not plain. */
   private readLastCounts(): void {
     const s = this.countsS as string;
     this.countsS = undefined;
     if (this.readCounts(s, this.countsA, this.countsB) === undefined) this.decodeEvent(s, this.countsA, this.countsB, undefined);
   }
 
-  /** Decodes the event in s[a..b] and applies it; false when it is not JSON. */
+  /** False when it is not JSON. */
   private decodeEvent(s: string, a: number, b: number, name: string | undefined): boolean {
     const [obj] = cjson.decode(a === 1 && b === s.length ? s : string.sub(s, a, b));
     if (obj === undefined) return false;
@@ -531,12 +458,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     return true;
   }
 
-  /**
-   * The usage counts of s[a..b] read in place: every `"<kind>_tokens": N` key of the OpenAI and
-   * Anthropic usage shapes (nested details such as cached_tokens are other keys and ignored).
-   * False when there was none; undefined when a count is not a plain integer (then the caller
-   * decodes the event).
-   */
+  /** False when there was no count; undefined when one is not a plain integer (the caller then decodes). */
   private readCounts(s: string, a: number, b: number): boolean | undefined {
     let prompt: number | undefined;
     let completion: number | undefined;
@@ -565,7 +487,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       else continue;
       if (n === undefined) return undefined;
     }
-    // The same reading as usage.usageFromObject: Anthropic's cached prompt tokens are prompt tokens.
+    // As usage.usageFromObject: Anthropic's cached prompt tokens are prompt tokens.
     if (prompt === undefined && input !== undefined) prompt = input + (cacheCreation ?? 0) + (cacheRead ?? 0);
     if (completion === undefined) completion = output;
     if (prompt === undefined && completion === undefined && total === undefined) return false;
@@ -577,10 +499,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     return true;
   }
 
-  /**
-   * Cheap test, no false negatives: may the event in s[a..b] carry a finish reason, the end of
-   * the stream, an error, or usage in a form other than a `usage` object (Ollama's counts)?
-   */
+  /** No false negatives: finish reason, terminator, error, or Ollama's counts. */
   private mayEnd(s: string, a: number, b: number): boolean {
     if (hasNonNullKeyIn(s, a, b, REASON_KEY)) return true;
     // Error events ({"error": ...}, vLLM's {"object": "error", ...}) say so in their first key.
@@ -595,7 +514,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       if (hasNonNullKeyIn(s, a, b, COUNT_KEY)) return true;
       if (hasTrueKeyIn(s, a, b, DONE_KEY)) return true;
     } else if (this.dialect !== "openai") {
-      // Terminators in JSON: Anthropic message_stop without an event: line, Responses API ends.
+      // Anthropic message_stop without an event: line; Responses API ends.
       if (MESSAGE_STOP_KEY.next(s, a) <= b) return true;
       if (this.dialect === "responses") {
         const data = string.sub(s, a, b);
@@ -614,7 +533,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       this.jsonWindowed = true;
       this.oversizedJson = 1;
     }
-    // Keep only the tail; cutting when it doubles keeps the cost linear.
+    // Cutting only when it doubles keeps the cost linear.
     if (this.jsonWindowed && json.bytes > 2 * JSON_WINDOW_BYTES) json.keepLast(JSON_WINDOW_BYTES);
     this.bufferedBytes = json.bytes;
   }
@@ -635,8 +554,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
         this.terminated = true;
         return;
       }
-      // Not one JSON document: NDJSON sent as application/json (some Ollama proxies) when its
-      // first line is an object and more lines follow; otherwise a truncated or invalid body.
+      // NDJSON sent as application/json (some Ollama proxies), or a truncated body.
       const [firstEnd] = string.find(body, "\n", 1, true);
       const [first] = firstEnd === undefined ? [undefined] : cjson.decode(string.sub(body, 1, firstEnd - 1));
       if (asObject(first) === undefined || string.find(body, "[^%s]", firstEnd)[0] === undefined) {
@@ -652,7 +570,6 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
     this.readJsonWindow(body);
   }
 
-  /** A body too large to decode: usage, counts and finish reason from its last bytes. */
   private readJsonWindow(tail: string): void {
     const usageText = lastObjectOfKey(tail, "usage");
     if (usageText !== undefined) {
@@ -664,8 +581,7 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
       const completion = lastNumberOfKey(tail, "eval_count");
       if (mergeUsage(this.usage, { prompt_eval_count: prompt, eval_count: completion })) this.reported = true;
     }
-    // Its text cannot be measured any more: without usage, every body byte counts as a
-    // character (an upper bound, so that an oversized answer is never counted as free).
+    // Without usage every body byte counts: an oversized answer is never free.
     if (!this.reported) this.textBytes = this.bytes;
     const reason = lastStringOfKey(tail, "finish_reason") || lastStringOfKey(tail, "stop_reason") || lastStringOfKey(tail, "done_reason");
     if (reason !== undefined) this.finishReason = reason;
@@ -675,7 +591,6 @@ class Reader implements UsageReader, SseSink, NdjsonSink {
   }
 }
 
-/** A new reader for one response body. */
 export function newUsageReader(opts?: UsageReaderOptions | FormatOverride): UsageReader {
   if (opts === undefined) return new Reader({});
   if (typeof opts === "string") return new Reader({ format: opts });

@@ -1,17 +1,8 @@
 /**
- * The tokens a finished request counts, from what the usage reader saw: the upstream's own
- * usage when it reported it, else the documented estimate (estimate.ts). token-rate-limiting
- * charges these and upstream-disconnect-log logs them, so both tell the same story:
- *
- * - A gateway exit (a plugin answered): nothing was generated → 0, source "not_proxied".
- * - A WebSocket tunnel (101): its frames bypass the body filters, nothing to read → 0, "websocket".
- * - Usage reported: as reported. A missing count is derived from the total, else estimated.
- *   A stream that did not reach its end counts at least the text it visibly streamed
- *   (Anthropic's message_start says output_tokens 1 before any text) → "partial_usage" when
- *   anything was estimated, else "usage".
- * - The upstream answered 4xx without usage: it refused the request → 0, "upstream_error".
- * - No usage (upstream without it, client abort, upstream abort, timeout, 5xx): prompt
- *   estimate plus the estimate of the text streamed so far → "estimate".
+ * The tokens a finished request counts: the upstream's usage when reported, else the estimate.
+ * One rule, so that token-rate-limiting charges what upstream-disconnect-log logs. A stream cut
+ * short counts at least the text it visibly streamed (Anthropic's message_start says
+ * output_tokens 1 before any text); a 4xx without usage was refused and counts 0.
  */
 import { estimateCompletionTokens } from "./estimate";
 import type { UsageReport } from "./stream_usage";
@@ -22,30 +13,24 @@ export interface Tokens {
   prompt: number;
   completion: number;
   total: number;
-  /** At least one count is an estimate. */
   estimated: boolean;
   source: TokenSource;
 }
 
 export interface TokenInputs {
-  /** The response came from the gateway (a plugin's exit), not the upstream. */
+  /** A plugin's exit answered. */
   exited: boolean;
-  /** The response is a WebSocket tunnel (status 101). */
+  /** Frames bypass the body filters: nothing to read. */
   websocket?: boolean;
-  /** Status the upstream answered with; undefined when it never answered. */
   upstreamStatus: number | undefined;
-  /** The usage reader's report; undefined when no body reached the plugin. */
   report: UsageReport | undefined;
-  /** The prompt estimate (estimate.ts), or a function computing it, called only when needed. */
+  /** A function is called only when needed. */
   promptEstimate: number | ((this: void) => number);
 }
 
 /**
- * The `kong.ctx.shared` key under which token-rate-limiting (PRIORITY 905) publishes, in its log
- * phase, the tokens it counted for the request (what it charged, read from the upstream's bytes
- * before it removed the usage chunk it had injected). Lower-priority plugins that report tokens
- * (upstream-disconnect-log, 15) prefer it to their own reading of the client's bytes, which lack
- * that chunk. Absent when token-rate-limiting is not on the request or did not get to count.
+ * Where token-rate-limiting publishes what it counted in its log phase. Lower-priority plugins
+ * prefer it to their own reading of the client's bytes, which lack the usage chunk it removed.
  */
 export const COUNTED_TOKENS_KEY = "ai_gateway_tokens";
 

@@ -1,19 +1,8 @@
 /**
  * Token usage, finish reason and generated text read from one decoded JSON object of any
- * supported wire format (see shared/reference/llm-stream-formats.md):
- *
- * - OpenAI, vLLM, SGLang (chat completions, completions, embeddings): top-level `usage`
- *   `{prompt_tokens, completion_tokens, total_tokens}`; `usage: null` carries nothing. vLLM's
- *   continuous_usage_stats repeats a cumulative `usage` in every chunk.
- * - Anthropic Messages: `message_start.message.usage` (prompt = input_tokens +
- *   cache_creation_input_tokens + cache_read_input_tokens), `message_delta.usage.output_tokens`
- *   (cumulative), and `usage: {input_tokens, output_tokens}` in a non-stream body.
- * - OpenAI Responses API: `response.usage` of `response.completed` (input/output/total_tokens).
- * - Ollama native: `prompt_eval_count` and `eval_count` on the `done: true` object or body.
- * - Groq: `x_groq.usage` on the last chunk.
- *
- * Counts in a stream are cumulative, so an accumulator keeps the largest value seen per field
- * (for a well-formed stream: the last one), never the sum.
+ * supported wire format (shared/reference/llm-stream-formats.md): `usage` (OpenAI, vLLM),
+ * `message.usage` (Anthropic), `response.usage` (Responses API), `x_groq.usage`, and Ollama's
+ * `prompt_eval_count`/`eval_count`. Streamed counts are cumulative: keep the largest, never sum.
  */
 import { asArray, asCount, asObject, asString, type JsonObject } from "./json";
 
@@ -23,14 +12,13 @@ export interface Usage {
   total_tokens?: number;
 }
 
-/** Reads a `usage` object of the OpenAI or Anthropic shape. */
 export function usageFromObject(u: JsonObject): Usage | undefined {
   let prompt = asCount(u.prompt_tokens);
   let completion = asCount(u.completion_tokens);
   const total = asCount(u.total_tokens);
   const input = asCount(u.input_tokens);
   if (prompt === undefined && input !== undefined) {
-    // Anthropic reports cached prompt tokens apart from input_tokens; they are prompt tokens too.
+    // Anthropic reports cached prompt tokens apart from input_tokens.
     prompt = input + (asCount(u.cache_creation_input_tokens) || 0) + (asCount(u.cache_read_input_tokens) || 0);
   }
   if (completion === undefined) completion = asCount(u.output_tokens);
@@ -38,7 +26,6 @@ export function usageFromObject(u: JsonObject): Usage | undefined {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
 }
 
-/** The usage object carried by a decoded event or body, if any. */
 function usageTable(obj: JsonObject): JsonObject | undefined {
   const u = asObject(obj.usage);
   if (u !== undefined) return u;
@@ -57,7 +44,6 @@ function usageTable(obj: JsonObject): JsonObject | undefined {
   return undefined;
 }
 
-/** Usage reported by one decoded object of any supported format, or undefined. */
 export function extractUsage(obj: unknown): Usage | undefined {
   const o = asObject(obj);
   if (o === undefined) return undefined;
@@ -72,11 +58,7 @@ export function extractUsage(obj: unknown): Usage | undefined {
   return { prompt_tokens: prompt, completion_tokens: completion };
 }
 
-/**
- * Merges usage into an accumulator: per field the largest value seen, because streamed counts
- * are cumulative (vLLM continuous_usage_stats, Anthropic message_delta). Returns true when the
- * object carried usage.
- */
+/** Keeps the largest value per field (streamed counts are cumulative); false when obj carried no usage. */
 export function mergeUsage(into: Usage, obj: unknown): boolean {
   const u = extractUsage(obj);
   if (u === undefined) return false;
@@ -92,18 +74,12 @@ export function mergeUsage(into: Usage, obj: unknown): boolean {
   return true;
 }
 
-/** Total of an accumulated usage: the reported total, else prompt + completion. */
 export function usageTotal(u: Usage): number | undefined {
   if (u.total_tokens !== undefined) return u.total_tokens;
   if (u.prompt_tokens === undefined && u.completion_tokens === undefined) return undefined;
   return (u.prompt_tokens || 0) + (u.completion_tokens || 0);
 }
 
-/**
- * The finish reason an object reports: `choices[].finish_reason` (OpenAI style), the
- * `delta.stop_reason` of Anthropic's message_delta, `stop_reason` of an Anthropic body,
- * Ollama's `done_reason`, or the `incomplete_details.reason` / status of a Responses API event.
- */
 export function extractFinishReason(obj: unknown): string | undefined {
   const o = asObject(obj);
   if (o === undefined) return undefined;
@@ -134,7 +110,6 @@ export function extractFinishReason(obj: unknown): string | undefined {
   return undefined;
 }
 
-/** Anthropic stop reasons in OpenAI's finish_reason words; others pass unchanged. */
 const FINISH_REASON_OF: { [reason: string]: string } = {
   end_turn: "stop",
   stop_sequence: "stop",
@@ -143,16 +118,12 @@ const FINISH_REASON_OF: { [reason: string]: string } = {
   refusal: "content_filter",
 };
 
-/** A finish or stop reason in OpenAI's words (stop, length, tool_calls, content_filter, ...). */
+/** In OpenAI's words. */
 export function normalizeFinishReason(reason: string): string {
   return FINISH_REASON_OF[reason] || reason;
 }
 
-/**
- * True when the object is a stream's (or body's) terminator: Anthropic `message_stop`,
- * Ollama `done: true`, a Responses API `response.completed` / `response.incomplete` /
- * `response.failed`. OpenAI's `[DONE]` is not JSON: the SSE layer sees it.
- */
+/** OpenAI's `[DONE]` is not JSON: the SSE layer sees it. */
 export function isTerminal(obj: unknown): boolean {
   const o = asObject(obj);
   if (o === undefined) return false;
@@ -161,7 +132,6 @@ export function isTerminal(obj: unknown): boolean {
   return t === "message_stop" || t === "response.completed" || t === "response.incomplete" || t === "response.failed";
 }
 
-/** True when the object is an error report (`{"error": {...}}`, Anthropic `type: error`, vLLM `object: error`). */
 export function isError(obj: unknown): boolean {
   const o = asObject(obj);
   if (o === undefined) return false;
@@ -188,12 +158,7 @@ function messageBytes(m: JsonObject): number {
   return stringBytes(m.content) + stringBytes(m.reasoning_content) + stringBytes(m.reasoning) + stringBytes(m.thinking) + toolCallsBytes(m.tool_calls);
 }
 
-/**
- * Bytes of generated text in one decoded object: an OpenAI chunk's `delta` or a body's
- * `message` (content, reasoning, tool-call arguments) and legacy `text`; Anthropic's
- * `content_block_delta` (text, partial_json, thinking) and a body's `content[]` blocks;
- * Ollama's `message` / `response`; a Responses API `*.delta` string.
- */
+/** Content, reasoning and tool-call arguments of any supported format. */
 export function textBytes(obj: unknown): number {
   const o = asObject(obj);
   if (o === undefined) return 0;

@@ -1,20 +1,17 @@
 /**
- * UTF-8 character counting without decoding: a character is every byte that is not a
- * continuation byte (0x80-0xBF). Invalid sequences therefore count one character per lead or
- * stray byte, which is what a length limit wants (never fewer characters than bytes / 4).
+ * UTF-8 character counting without decoding: every byte that is not a continuation byte counts,
+ * so invalid input never counts fewer characters than bytes / 4, as a length limit wants.
  */
 
-/** Lua pattern matching any byte >= 0x80 (built from bytes: a TS "\x80" would be U+0080). */
+/** Built from bytes: a TS "\x80" would be U+0080. */
 const HIGH_BYTE = "[" + string.char(0x80) + "-" + string.char(0xff) + "]";
 
-/** Number of UTF-8 characters in s[i..j] (1-based, inclusive; defaults: the whole string). */
 export function utf8Length(s: string, i?: number, j?: number): number {
   const first = i === undefined ? 1 : i;
   const last = j === undefined ? s.length : j;
   if (last < first) return 0;
   if (last - first < 48) {
-    // Short runs (a streamed token) are counted in a loop the JIT compiles; a pattern search
-    // would leave the trace.
+    // A pattern search would leave the JIT trace.
     let count = 0;
     for (let k = first; k <= last; k++) {
       const b = string.byte(s, k);
@@ -22,7 +19,6 @@ export function utf8Length(s: string, i?: number, j?: number): number {
     }
     return count;
   }
-  // Long ASCII text (the common case) needs no per-byte work.
   const [high] = string.find(s, HIGH_BYTE, first);
   if (high === undefined || high > last) return last - first + 1;
   let count = high - first;
@@ -33,10 +29,6 @@ export function utf8Length(s: string, i?: number, j?: number): number {
   return count;
 }
 
-/**
- * The longest prefix of s with at most maxChars characters, cut on a character boundary.
- * Returns s itself when it is short enough.
- */
 export function utf8Prefix(s: string, maxChars: number): string {
   if (maxChars <= 0) return "";
   if (s.length <= maxChars) return s;
@@ -51,7 +43,7 @@ export function utf8Prefix(s: string, maxChars: number): string {
   return s;
 }
 
-/** True when s is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
+/** No overlongs, surrogates or code points above U+10FFFF. */
 export function utf8Valid(s: string): boolean {
   const [high] = string.find(s, HIGH_BYTE);
   if (high === undefined) return true;

@@ -1,15 +1,7 @@
 /**
- * Which texts of a decoded request body the guard checks, for every request format it knows:
- *
- * - OpenAI chat (and vLLM, SGLang, Ollama /v1, Ollama /api/chat): `messages[].content` as a
- *   string, null, or an array of parts; a part counts when it carries a string `text`.
- * - Legacy completions (and Ollama /api/generate): `prompt` as a string or an array of strings.
- * - Anthropic messages: top-level `system` (string or text blocks) and `messages[].content`
- *   blocks, including the text inside `tool_result` blocks and text `document` sources.
- *
- * One item per message: the text parts of a message are joined with "\n", so a pattern sees
- * what the model sees and an allow pattern judges the message, not each fragment of it.
- * Pure: no kong, no ngx.
+ * Which texts of a decoded request body the guard checks (OpenAI chat `messages`, legacy
+ * `prompt`, Anthropic `system` and content blocks). A message's text parts are joined with "\n",
+ * so an allow pattern judges the message the model sees, not each fragment.
  */
 import * as cjson from "cjson.safe";
 import { asArray, asObject, type JsonObject } from "../ai-gateway-shared/json";
@@ -18,7 +10,7 @@ export type MatchScope = "last_user" | "all_user" | "all";
 
 export interface PromptText {
   text: string;
-  /** 0-based index in `messages` or in a `prompt` array; undefined for `system` and a single prompt string. */
+  /** 0-based; undefined for `system` and a single prompt string. */
   message_index?: number;
   role: string;
 }
@@ -27,21 +19,19 @@ export type ExtractProblemReason = "invalid_request_body" | "unsupported_prompt"
 
 export interface ExtractProblem {
   reason: ExtractProblemReason;
-  /** Says which member is wrong (a JSON path such as `messages[2].content`), never its text. */
+  /** A JSON path such as `messages[2].content`, never the text. */
   message: string;
 }
 
 export interface Extraction {
-  /** The non-empty texts in scope, in body order (system, messages, prompt). */
   items: PromptText[];
-  /** Entries of `messages` plus prompts (a `prompt` string is one, an array one per element). */
   message_count: number;
-  /** Set when the body's shape is wrong: then items are incomplete and must not be trusted. */
+  /** Then items are incomplete and must not be trusted. */
   problem?: ExtractProblem;
 }
 
 
-/** Part and block types whose `text` must be a string (a part of another type may lack it). */
+/** A part of another type may lack `text`. */
 const TEXT_PART_TYPES: { [type: string]: boolean } = { text: true, input_text: true, output_text: true };
 
 function isAbsent(v: unknown): boolean {
@@ -53,13 +43,9 @@ function problem(reason: ExtractProblemReason, message: string): ExtractProblem 
   return { reason, message };
 }
 
-/** Nested content is read at most this deep (a tool_result's content blocks are level 2). */
+/** A tool_result's content blocks are level 2. */
 const MAX_CONTENT_DEPTH = 2;
 
-/**
- * Appends the texts of content parts / blocks to `out`; returns a problem for a part whose
- * shape a client must not send (a part that is not an object, a text part without text).
- */
 function collectParts(parts: unknown[], where: string, out: string[], depth: number): ExtractProblem | undefined {
   for (let i = 0; i < parts.length; i++) {
     const part = asObject(parts[i]);
@@ -85,7 +71,6 @@ function collectParts(parts: unknown[], where: string, out: string[], depth: num
   return undefined;
 }
 
-/** Appends the text of a content value (string, null, or parts) to `out`. */
 function collectContent(content: unknown, where: string, out: string[], depth: number): ExtractProblem | undefined {
   if (isAbsent(content)) return undefined;
   if (typeof content === "string") {
@@ -103,7 +88,6 @@ function joined(texts: string[]): string {
   return texts.length === 1 ? texts[0] : table.concat(texts, "\n");
 }
 
-/** Pushes one item for the texts of one message (nothing when it has no text). */
 function pushItem(items: PromptText[], texts: string[], role: string, index: number | undefined): void {
   if (texts.length === 0) return;
   const text = joined(texts);
@@ -125,7 +109,7 @@ function extractSystem(body: JsonObject, scope: MatchScope, items: PromptText[])
   return undefined;
 }
 
-/** Validates every message (a malformed one out of scope is still malformed) and keeps those in scope. */
+/** Validates every message: a malformed one out of scope is still malformed. */
 function extractMessages(messages: unknown[], scope: MatchScope, items: PromptText[]): ExtractProblem | undefined {
   let lastUserTexts: string[] | undefined;
   let lastUserIndex = -1;
@@ -151,7 +135,7 @@ function tokenIdsProblem(): ExtractProblem {
   return problem("unsupported_prompt", "'prompt' given as token ids cannot be checked by the prompt guard");
 }
 
-/** Legacy completions: every prompt is the user's, whatever the scope. Returns [problem, count]. */
+/** Every prompt is the user's, whatever the scope. */
 function extractPrompt(prompt: unknown, items: PromptText[]): LuaMultiReturn<[ExtractProblem | undefined, number]> {
   if (typeof prompt === "string") {
     pushItem(items, [prompt], "user", undefined);
@@ -162,15 +146,13 @@ function extractPrompt(prompt: unknown, items: PromptText[]): LuaMultiReturn<[Ex
   for (let i = 0; i < list.length; i++) {
     const entry = list[i];
     if (typeof entry === "string") pushItem(items, [entry], "user", i);
-    // Token ids (numbers, or arrays of them) are text the guard cannot read: refusing them keeps
-    // them from being a way around the patterns.
+    // Token ids are text the guard cannot read: refused, or they would bypass the patterns.
     else if (typeof entry === "number" || type(entry) === "table") return $multi(tokenIdsProblem(), list.length);
     else return $multi(problem("invalid_request_body", `'prompt[${i}]' must be a string`), list.length);
   }
   return $multi(undefined, list.length);
 }
 
-/** The texts the guard checks in `body` (a decoded JSON object) for `scope`. */
 export function extractPrompts(body: JsonObject, scope: MatchScope): Extraction {
   const items: PromptText[] = [];
   let count = 0;

@@ -1,10 +1,6 @@
 /**
- * The guard's decision over a decoded request body: extraction, limits, UTF-8, patterns, in
- * that order, stopping at the first violation. Pure: no kong; ngx.re only through the matcher.
- *
- * Every violation carries its HTTP status and the error `code` the client sees: `code` equals
- * `reason`, except for the three pattern reasons, which all answer "prompt_blocked" with the
- * configured error_message (so that a client cannot probe which rule it hit).
+ * The guard's decision over a decoded request body, stopping at the first violation. The pattern
+ * reasons all answer "prompt_blocked" with the configured message, so a client cannot probe rules.
  */
 import { extractPrompts, type ExtractProblemReason, type MatchScope, type PromptText } from "./extract";
 import { checkMessageCount, checkPromptLength, type LimitReason, type LimitViolation } from "./limits";
@@ -20,18 +16,14 @@ export const BLOCKED_CODE = "prompt_blocked";
 export interface Violation {
   reason: Reason;
   status: number;
-  /** The OpenAI-style error `code`. */
   code: string;
-  /** What the client is told. Never contains prompt text. */
+  /** Never contains prompt text. */
   message: string;
-  /** The rule that matched (or failed to run). */
   rule?: string;
-  /** The message the violation is about (0-based index in `messages` or `prompt`). */
   message_index?: number;
   role?: string;
-  /** The offending text: goes to the log only with log_prompt. */
+  /** Logged only with log_prompt. */
   text?: string;
-  /** ngx.re's error for pattern_error (e.g. "pcre_exec() failed: -8", the match limit). */
   error?: string;
 }
 
@@ -43,14 +35,11 @@ export interface GuardConfig extends RuleConfig {
 }
 
 export interface Verdict {
-  /** Undefined when the request passes. */
   violation?: Violation;
-  /** The texts that were checked (empty when a violation came before extraction finished). */
   items: PromptText[];
 }
 
 
-/** A violation that is not about a pattern: status 400, code = reason. */
 export function requestViolation(reason: Exclude<Reason, PatternReason>, message: string, status = 400): Violation {
   return { reason, status, code: reason, message };
 }
@@ -75,10 +64,7 @@ function patternViolation(outcome: MatchOutcome, errorMessage: string): Violatio
   };
 }
 
-/**
- * Scans the texts once: which are plain ASCII (most prompts; their length needs no counting),
- * and the first one that is not valid UTF-8, if any.
- */
+/** Most prompts are ASCII, whose length needs no counting. */
 function scanTexts(items: readonly PromptText[]): LuaMultiReturn<[boolean[], PromptText | undefined]> {
   const ascii: boolean[] = [];
   for (const item of items) {
@@ -93,7 +79,6 @@ function where(item: PromptText): string {
   return item.message_index === undefined ? `the ${item.role} text` : `message ${item.message_index}`;
 }
 
-/** The guard's verdict on a request body that decoded to a JSON object. */
 export function evaluate(conf: GuardConfig, body: JsonObject): Verdict {
   const extraction = extractPrompts(body, conf.match_scope);
   const items = extraction.items;

@@ -1,6 +1,5 @@
 // prompt-guard: allow and deny patterns and size limits over the prompts of LLM requests,
-// enforced in access before the request is proxied. The decisions live in guard.ts; this file
-// only reads the request, records the outcome and answers.
+// enforced in access before the request is proxied.
 import * as metrics from "../ai-gateway-shared/metrics";
 import { decodeRequestJson } from "../ai-gateway-shared/request_json";
 import { decodeJsonObject, nothingToCheck, readRawBody } from "./body";
@@ -10,7 +9,6 @@ import { styleOf, violationBody } from "./response";
 
 type Config = ConfigOf<typeof import("./schema")>;
 
-/** Reads and judges the request; the verdict says what is wrong, if anything. */
 function inspect(conf: Config): Verdict {
   const [raw, bodyViolation, readError] = readRawBody(conf.max_body_size);
   if (raw === undefined) {
@@ -24,9 +22,8 @@ function inspect(conf: Config): Verdict {
 }
 
 const handler: KongPluginHandler<Config> = {
-  // After authentication (key-auth 1250) and request-size-limiting (951), before rate-limiting
-  // (910) and token-rate-limiting (905): a refused prompt costs the client no tokens and no
-  // request quota, and the size limit in front of it bounds what the guard has to read.
+  // After authentication and request-size-limiting (951), which bounds what the guard reads;
+  // before rate-limiting (910) and token-rate-limiting (905), so a refused prompt costs no quota.
   PRIORITY: 930,
   VERSION: "0.1.0",
 

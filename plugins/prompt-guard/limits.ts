@@ -1,8 +1,4 @@
-/**
- * The size limits of the guard: how many messages a request may carry and how long the
- * checked prompt may be, in characters (UTF-8 characters, not bytes: a Chinese character is
- * one, an emoji is one). Pure: no kong, no ngx.
- */
+/** The guard's size limits: message count, and prompt length in UTF-8 characters, not bytes. */
 import { utf8Length } from "../ai-gateway-shared/utf8";
 import type { PromptText } from "./extract";
 
@@ -15,7 +11,7 @@ export interface LimitViolation {
   limit: number;
 }
 
-/** A limit is set when it is a number: an unset optional field reaches conf as nil or ngx.null. */
+/** An unset optional field reaches conf as nil or ngx.null. */
 export function isLimit(value: number | null | undefined): value is number {
   return typeof value === "number";
 }
@@ -25,10 +21,7 @@ export function checkMessageCount(count: number, max: number | null | undefined)
   return { reason: "too_many_messages", message: `too many messages: ${count}, at most ${max} allowed`, actual: count, limit: max };
 }
 
-/**
- * Characters of all checked texts together. `ascii[i]` true says that text i has no byte
- * >= 0x80 (the caller has scanned it already), so its characters are its bytes.
- */
+/** `ascii[i]`: the caller found text i ASCII, so its characters are its bytes. */
 export function promptLength(items: readonly PromptText[], ascii?: readonly boolean[]): number {
   let total = 0;
   for (let i = 0; i < items.length; i++) {

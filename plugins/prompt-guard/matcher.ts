@@ -1,19 +1,7 @@
 /**
- * Allow and deny patterns over the extracted texts.
- *
- * - Deny wins: every text is checked against every deny rule before any allow rule.
- * - With allow rules set, every checked text must match at least one of them.
- * - Patterns are PCRE as ngx.re runs them, with the options "jo" (JIT, compiled once per worker
- *   and cached by ngx.re), "U" (UTF-8 mode, so `.` and `[...]` see characters, not bytes; the
- *   caller has checked that the texts are valid UTF-8, which "U" needs) and "i" when
- *   case_insensitive is set.
- * - A match that ngx.re reports as an error (the PCRE match limit, lua_regex_match_limit, or
- *   the JIT stack limit on a catastrophic-backtracking pattern) fails closed: it is an outcome
- *   of its own ("error"), which the handler blocks like a match. A worker is never stalled and
- *   a prompt never passes because its pattern could not be run.
- *
- * Rule names: a named rule (allow_rules / deny_rules) is reported by its name, a plain pattern
- * by its field path in the config, e.g. "deny_patterns.2" (1-based, as Kong names config paths).
+ * Allow and deny patterns over the extracted texts; deny wins. A match that ngx.re reports as an
+ * error (match limit, JIT stack limit) fails closed: a prompt never passes because its pattern
+ * could not be run. A plain pattern is named by its config path, 1-based as Kong's ("deny_patterns.2").
  */
 import type { PromptText } from "./extract";
 
@@ -25,7 +13,6 @@ export interface Rule {
 export interface RuleSet {
   deny: Rule[];
   allow: Rule[];
-  /** ngx.re options for every pattern of this set. */
   options: string;
 }
 
@@ -34,7 +21,7 @@ export interface NamedRule {
   readonly pattern: string;
 }
 
-/** The config fields the matcher reads (unset arrays may be nil or ngx.null). */
+/** Unset arrays may be nil or ngx.null. */
 export interface RuleConfig {
   readonly allow_patterns?: readonly string[] | null;
   readonly deny_patterns?: readonly string[] | null;
@@ -44,13 +31,11 @@ export interface RuleConfig {
 }
 
 export type MatchOutcome =
-  /** A deny rule matched `item`. */
   | { kind: "deny"; rule: string; item: PromptText }
-  /** Allow rules are set and none matched `item`. */
   | { kind: "no_allow"; item: PromptText }
-  /** ngx.re could not finish running `rule` over `item` (match limit, JIT stack limit). */
   | { kind: "error"; rule: string; item: PromptText; error: string };
 
+// "jo": JIT, compiled once per worker. "U": characters, not bytes; needs the texts checked as valid UTF-8 first.
 export const BASE_OPTIONS = "joU";
 
 function isList<T>(value: readonly T[] | null | undefined): value is readonly T[] {
@@ -77,12 +62,11 @@ export function buildRuleSet(conf: RuleConfig): RuleSet {
   return { deny, allow, options: conf.case_insensitive === true ? BASE_OPTIONS + "i" : BASE_OPTIONS };
 }
 
-// Kong hands every request of a plugin instance the same conf table until the configuration
-// changes, so the conf itself is the cache key; weak keys let an old configuration's rules go.
+// Kong hands a plugin instance the same conf table until the configuration changes: weak keys
+// let an old configuration's rules go.
 const ruleSets = new LuaTable<RuleConfig, RuleSet>();
 setmetatable(ruleSets, { __mode: "k" });
 
-/** The rule set of a conf, built once per conf table. */
 export function ruleSetFor(conf: RuleConfig): RuleSet {
   let set = ruleSets.get(conf);
   if (set === undefined) {
@@ -92,37 +76,25 @@ export function ruleSetFor(conf: RuleConfig): RuleSet {
   return set;
 }
 
-/**
- * True when text has no byte >= 0x80: then it is valid UTF-8 and has as many characters as
- * bytes. One JIT-compiled scan in C (a Lua pattern would take ten times as long on 100 KB).
- */
+/** One JIT-compiled scan in C: a Lua pattern takes ten times as long on 100 KB. */
 export function isAscii(text: string): boolean {
   const [from, , err] = ngx.re.find(text, "[\\x80-\\xff]", "jo");
   return from === undefined && err === undefined;
 }
 
-/**
- * True when text is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points above
- * U+10FFFF). PCRE checks the whole subject in "u" mode before matching; an error means it
- * is not valid. This check is what lets the patterns run with "U" (no check per pattern).
- */
+/** PCRE checks the whole subject in "u" mode before matching; this lets the patterns skip the check ("U"). */
 export function isValidUtf8(text: string): boolean {
   const [from, , err] = ngx.re.find(text, "^", "jou");
   return from !== undefined && err === undefined;
 }
 
-/** Whether `rule` matches `text`: [true] | [false] | [false, error]. */
 function matches(text: string, rule: Rule, options: string): LuaMultiReturn<[boolean, string | undefined]> {
   const [from, , err] = ngx.re.find(text, rule.pattern, options);
   if (from !== undefined) return $multi(true, undefined);
   return $multi(false, err);
 }
 
-/**
- * The first reason to refuse `items` (all valid UTF-8), or undefined when they pass. Deny rules
- * are tried on every text first, so a denied text wins over an earlier text that only missed
- * the allow list.
- */
+/** Deny rules are tried on every text first, so a denied text wins over one that only missed the allow list. */
 export function matchPrompts(set: RuleSet, items: readonly PromptText[]): MatchOutcome | undefined {
   const options = set.options;
   for (const item of items) {

@@ -1,7 +1,6 @@
 /**
- * What the guard tells the logs: the value of the log serializer key `prompt_guard` (so that
- * http-log, file-log and friends carry it) and the error.log line of monitor mode. The prompt
- * text appears only in the serializer value, and only with log_prompt.
+ * What the guard tells the logs: the serializer value for Kong's log plugins and the error.log
+ * line. Prompt text appears only in the serializer value, and only with log_prompt.
  */
 import { utf8Prefix } from "../ai-gateway-shared/utf8";
 import type { PromptText } from "./extract";
@@ -9,25 +8,20 @@ import type { Reason, Violation } from "./guard";
 
 export const SERIALIZER_KEY = "prompt_guard";
 
-/** At most this many characters of prompt text go into one log entry. */
 export const PROMPT_LOG_MAX_CHARS = 4096;
 
 export type Action = "allowed" | "blocked" | "monitored";
 
 export interface GuardLogEntry {
   action: Action;
-  /** Why the request was (or in monitor mode would have been) refused. */
   reason?: Reason;
-  /** The rule's name (a named rule) or config path ("deny_patterns.2"). */
   rule?: string;
-  /** 0-based index in `messages` (or `prompt`) of the offending text. */
   message_index?: number;
   role?: string;
   /** How many texts were checked. */
   checked: number;
-  /** ngx.re's error for reason pattern_error. */
   error?: string;
-  /** Only with log_prompt: the offending text, or the checked texts of an allowed request. */
+  /** Only with log_prompt. */
   prompt?: string;
   prompt_truncated?: boolean;
 }
@@ -70,7 +64,7 @@ export function logEntry(
   return entry;
 }
 
-/** The error.log line for a refused (or, in monitor mode, would-be refused) request: no prompt text. */
+/** Never prompt text. */
 export function logLine(action: Action, violation: Violation): string {
   const parts: string[] = [action === "monitored" ? "would block (monitor mode):" : "blocked:", `reason=${violation.reason}`];
   if (violation.rule !== undefined) parts.push(`rule=${violation.rule}`);

@@ -1,9 +1,4 @@
-/**
- * The error body a refused request gets, in the client's format: OpenAI style
- * `{"error":{"message","type":"invalid_request_error","param":null,"code"}}` by default, Anthropic
- * style `{"type":"error","error":{"type","message"}}` on /v1/messages or with an
- * anthropic-version header (the shared error module decides).
- */
+/** The error body a refused request gets, in the client's format. */
 import { errorBody, errorStyleFor, type ErrorBody, type ErrorStyle } from "../ai-gateway-shared/openai_error";
 import type { Violation } from "./guard";
 

@@ -1,14 +1,12 @@
-// Configuration of prompt-guard. allow_patterns / deny_patterns are arrays of plain strings, as
-// in Kong's ai-prompt-guard, so its configs carry over; allow_rules / deny_rules are the same
-// with a name that the logs report instead of the pattern.
+// Configuration of prompt-guard. allow_patterns / deny_patterns are plain strings as in Kong's
+// ai-prompt-guard, so its configs carry over; the *_rules add a name for the logs.
 
 import * as typedefs from "kong.db.schema.typedefs";
 import { METRICS_FIELD } from "../ai-gateway-shared/metrics";
 
-/** Options the patterns are compiled with at config time: the run-time ones ("joU") check the same syntax. */
+/** The run-time options ("joU") check the same syntax. */
 const VALIDATE_OPTIONS = "jou";
 
-/** Rejects a pattern that ngx.re cannot compile, naming the pattern. */
 function validateRegex(this: void, pattern: string): KongValidatorResult {
   const [, , err] = ngx.re.find("", pattern, VALIDATE_OPTIONS);
   if (err !== undefined) return $multi(undefined, `invalid regex '${pattern}': ${err}`);

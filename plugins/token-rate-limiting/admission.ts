@@ -1,7 +1,5 @@
-// The access decision from counter values: is any window exhausted, what remains in each, and
-// when the client may retry; and the response headers that tell the client so. Both policies
-// feed it the counts they read (Redis runs the same rule inside its script to reserve
-// atomically).
+// The access decision from counter values, and the response headers that tell the client.
+// The Redis script runs the same rule to reserve atomically.
 
 import type { Limit } from "./limits";
 import {
@@ -22,31 +20,28 @@ import {
 export interface WindowCount {
   limit: Limit;
   pos: WindowPosition;
-  /** Current window's counter before this request. */
   current: number;
-  /** Previous window's counter (sliding only; 0 otherwise). */
+  /** Sliding only. */
   previous: number;
 }
 
 export interface WindowStatus {
   limit: Limit;
-  /** Used estimate before this request. */
+  /** Before this request. */
   used: number;
-  /** Whole tokens left after this request's reservation (0 when exhausted). */
+  /** After this request's reservation. */
   remaining: number;
   exhausted: boolean;
-  /** Seconds until the window resets (exhausted: until it admits again). */
+  /** Exhausted: until it admits again. */
   reset: number;
 }
 
 export interface Admission {
   admitted: boolean;
   windows: WindowStatus[];
-  /** Seconds until every exhausted window admits again; 0 when admitted. */
   retryAfter: number;
 }
 
-/** The counts of each window, as a policy read them. */
 export function countsOf(windows: readonly CounterWindow[], values: readonly CounterValues[]): WindowCount[] {
   const counts: WindowCount[] = [];
   for (let i = 0; i < windows.length; i++) {
@@ -79,21 +74,17 @@ export function admit(windowType: WindowType, counts: WindowCount[], reserved: n
   return { admitted, windows, retryAfter };
 }
 
-// Response headers that tell a client its token budget: one Limit/Remaining pair per period,
-// the IETF RateLimit-* trio for the most restrictive window, and Retry-After on 429.
-
+// The IETF RateLimit-* trio shows the most restrictive window.
 function int(value: number): string {
   return string.format("%d", value);
 }
 
-// Most restrictive: fewest tokens left; on a tie, the one that takes longer to reset.
 function moreRestrictive(a: WindowStatus, b: WindowStatus | undefined): boolean {
   if (b === undefined) return true;
   if (a.remaining !== b.remaining) return a.remaining < b.remaining;
   return a.reset > b.reset;
 }
 
-// The header names, built once rather than on every response.
 const LIMIT_HEADERS = {} as { [P in Period]: string };
 const REMAINING_HEADERS = {} as { [P in Period]: string };
 for (const period of PERIODS) {

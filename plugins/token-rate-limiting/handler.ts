@@ -1,14 +1,9 @@
 // token-rate-limiting: limits LLM traffic by tokens, counted from what the upstream reports
 // (streams included), with an estimate when no usage arrives.
 //
-// PRIORITY 905: after authentication (key-auth 1250) so the consumer is known, after
-// request-size-limiting (951) so oversized bodies are refused before this plugin reads them,
-// and right after Kong's rate-limiting (910), so request limits refuse before token budgets
-// are reserved; before ai-prompt-guard (771) and ai-proxy (770).
-//
-// access reserves and admits; header_filter and body_filter read the response as it passes
-// (and remove the usage chunk the plugin asked for); log settles the counters with what the
-// response really cost.
+// PRIORITY 905: after authentication so the consumer is known, after request-size-limiting (951)
+// so oversized bodies are refused unread, and after Kong's rate-limiting (910) so request limits
+// refuse before token budgets are reserved; before ai-proxy (770).
 
 import { providerOfDialect, recordAiAnalytics } from "../ai-gateway-shared/analytics";
 import { guarded } from "../ai-gateway-shared/guarded";
@@ -31,9 +26,8 @@ import { adjustments, counterWindows, remainingTokens, type CounterWindow } from
 type Config = ConfigOf<typeof import("./schema")>;
 
 const PLUGIN_NAME = "token-rate-limiting";
-/** The key under which the log serializer carries what this plugin counted. */
 const SERIALIZE_KEY = "token_rate_limiting";
-/** Request bodies are read up to this size (Kong writes bodies over 8 KiB to a file). */
+/** Kong writes bodies over 8 KiB to a file; get_raw_body reads them back up to this. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 interface RequestState {
@@ -46,9 +40,8 @@ interface RequestState {
   storeError: boolean;
   injected: boolean;
   meter?: Meter;
-  /** The response's shared reader, when this plugin feeds it. */
+  /** Set only when this plugin feeds the shared reader. */
   fed?: ResponseReader;
-  /** When the first generated text passed (ngx.now()), for the time-to-first-token metric. */
   firstTokenAt?: number;
   exited: boolean;
   settled: boolean;
@@ -85,11 +78,10 @@ const identity: IdentitySources = {
   routeId: () => kong.router.get_route()?.id,
 };
 
-// The plugin-wide limits of each config, computed once: without model_limits they are every
-// request's limits. Weak keys: a config replaced by a reload is collected with its entry.
+// Without model_limits every request has the same limits. Weak keys: a replaced config is collected.
 const wideLimits = setmetatable(new LuaTable<object, Limit[]>(), { __mode: "k" });
 
-/** limitsFor, shared across requests when no model limit can add to it (read-only). */
+/** The shared array is read-only. */
 function limitsOf(conf: Config, model: string | undefined): Limit[] {
   if (hasModelLimits(conf)) return limitsFor(conf, model);
   let limits = wideLimits.get(conf);
@@ -107,8 +99,7 @@ function errorStyle() {
 function headerFilter(this: void, conf: Config): void {
   const st = kong.ctx.plugin.token_rate_limiting;
   if (st === undefined || st.rejected) return;
-  // Straight to ngx.header: the values are plain strings made here, so the PDK's checks of
-  // every name and value on every response would find nothing.
+  // Straight to ngx.header: the PDK's checks would find nothing in strings made here.
   const headers = st.headers;
   if (headers !== undefined) for (const name in headers) ngx.header[name] = headers[name];
   if (kong.response.get_source() === "exit") {
@@ -118,7 +109,6 @@ function headerFilter(this: void, conf: Config): void {
   const contentEncoding = responseHeader("Content-Encoding");
   const opts = { format: conf.llm_format, contentType: responseHeader("Content-Type"), contentEncoding, injected: st.injected };
   const plan = planFor(opts);
-  // The reader sees decoded bytes when the meter decodes for it.
   const shared = openResponseReader(PLUGIN_NAME, {
     format: conf.llm_format,
     contentType: opts.contentType,
@@ -146,7 +136,7 @@ function bodyFilter(this: void): void {
   }
 }
 
-/** After a metering error: the rest of the body passes untouched, the count becomes an estimate. */
+/** The rest of the body passes untouched; the count becomes an estimate. */
 function stopMetering(this: void): void {
   const st = kong.ctx.plugin.token_rate_limiting;
   if (st === undefined) return;
@@ -166,7 +156,7 @@ function windowLogs(st: RequestState, cost: number): WindowLog[] {
   const out: WindowLog[] = [];
   if (st.admission === undefined) return out;
   for (const w of st.admission.windows) {
-    // Usage as of admission plus what this request finally cost (not other requests since).
+    // As of admission, plus this request's final cost.
     const used = st.rejected ? w.used : w.used + cost;
     out.push({
       period: w.limit.period,
@@ -203,15 +193,11 @@ function serialize(conf: Config, st: RequestState, counted: Counted, report: Usa
     remaining,
     format: report?.dialect,
     finish_reason: report?.finish_reason,
-    // Why the response was not read to its end (its count is then an estimate).
     not_read: st.meter?.stoppedReading,
   });
 }
 
-/**
- * Tells the lower-priority plugins what this request counted (ai-gateway-shared/tokens): the
- * client's bytes lack the usage chunk this plugin removed, so they cannot read it themselves.
- */
+/** Lower-priority plugins cannot count themselves: the client's bytes lack the usage chunk removed here. */
 function publish(counted: Counted): void {
   kong.ctx.shared[COUNTED_TOKENS_KEY] = {
     prompt: counted.prompt,
@@ -222,7 +208,6 @@ function publish(counted: Counted): void {
   };
 }
 
-/** What the request counted, where operators look: Prometheus, and Kong's AI analytics. */
 function report(conf: Config, st: RequestState, counted: Counted, usage: UsageReport | undefined): void {
   const m = conf.metrics;
   const startedAt = ngx.req.start_time();
@@ -278,7 +263,7 @@ const handler: KongPluginHandler<Config> = {
 
   access(conf) {
     const [raw] = kong.request.get_raw_body(MAX_BODY_BYTES);
-    // Decoded once per request for every plugin that reads it (prompt-guard too).
+    // Decoded once per request for every plugin that reads it.
     const decoded = decodeBody(raw, decodeRequestJson);
     const format = requestFormat(conf.llm_format, kong.request.get_path(), kong.request.get_header("anthropic-version"));
     const req = describeRequest(decoded, raw === undefined ? 0 : raw.length, format);
@@ -326,7 +311,7 @@ const handler: KongPluginHandler<Config> = {
       st.reserved = reserve;
     }
 
-    // Ask for identity so the body can be read (and filtered) as it passes.
+    // So that the body can be read and filtered as it passes.
     kong.service.request.set_header("Accept-Encoding", "identity");
     if (raw !== undefined && decoded !== undefined && shouldInjectUsage(conf.inject_stream_usage, req)) {
       const body = bodyWithUsage(raw, decoded);
@@ -337,8 +322,7 @@ const handler: KongPluginHandler<Config> = {
     }
   },
 
-  // An error in a filter or log step must not break the response nor skip the logging plugins
-  // after this one: the response then passes on uncounted (guarded).
+  // Kong calls these without pcall: an error must neither break the response nor skip later log plugins.
   header_filter(conf) {
     guarded("token metering", headerFilter, conf, stopMetering);
   },

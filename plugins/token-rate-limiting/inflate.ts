@@ -1,7 +1,5 @@
-// Streaming gzip/deflate decoding with zlib through the LuaJIT FFI, for the rare upstream
-// that compresses although the plugin asked it for identity. Each chunk is inflated into a
-// fixed 16 KiB buffer, piece by piece. How much is decoded is the caller's decision (meter.ts
-// stops reading past its cap, but keeps decoding a stream the client gets decoded).
+// Streaming gzip/deflate decoding with zlib through the LuaJIT FFI, for the rare upstream that
+// compresses although asked for identity. Output goes through a fixed 16 KiB buffer.
 
 import * as ffi from "ffi";
 
@@ -15,11 +13,9 @@ const GZIP_WINDOW_BITS = 15 + 16;
 const ZLIB_WINDOW_BITS = 15;
 const RAW_WINDOW_BITS = -15;
 
-// LuaJIT has one C namespace per Lua state, shared with every other FFI binding (real Kong
-// loads lua-ffi-zlib at start). A function declared twice keeps its first prototype, and a
-// struct, typedef or enum constant declared twice is an error. So no zlib.h name is declared
-// here: a private struct, and private function names bound to zlib's symbols by __asm__,
-// which a binding declared earlier cannot shadow and one declared later cannot collide with.
+// LuaJIT's one C namespace is shared with every FFI binding (Kong loads lua-ffi-zlib), and a
+// struct declared twice is an error. So no zlib.h name is declared: a private struct, and
+// private function names bound to zlib's symbols by __asm__.
 const STREAM_TYPE = "struct tokrl_zlib_stream";
 const STREAM_DECLARATION = `
   struct tokrl_zlib_stream {
@@ -54,8 +50,7 @@ let zlib: ZLib | undefined;
 let loadError: string | undefined;
 
 function declare(): LuaMultiReturn<[boolean, unknown]> {
-  // A fresh copy of this module (package.loaded cleared) finds the struct already declared,
-  // and declaring it again would fail; repeated function declarations are ignored.
+  // A fresh copy of this module (package.loaded cleared) finds the struct already declared.
   const [known] = pcall(ffi.typeof, STREAM_TYPE);
   return pcall(ffi.cdef, known ? FUNCTION_DECLARATIONS : STREAM_DECLARATION + FUNCTION_DECLARATIONS);
 }
@@ -83,10 +78,7 @@ function library(): ZLib | undefined {
   return undefined;
 }
 
-/**
- * Content-Encoding: deflate means a zlib stream, but some servers send raw deflate; as browsers
- * do, the first two bytes tell gzip, zlib (a valid zlib header) and raw deflate apart.
- */
+/** "deflate" means zlib, but some servers send raw deflate: as browsers do, the first two bytes decide. */
 function windowBitsFor(b0: number, b1: number): number {
   if (b0 === 0x1f && b1 === 0x8b) return GZIP_WINDOW_BITS;
   if (b0 % 16 === 8 && b0 < 0x80 && (b0 * 256 + b1) % 31 === 0) return ZLIB_WINDOW_BITS;
@@ -96,11 +88,10 @@ function windowBitsFor(b0: number, b1: number): number {
 export type PieceSink = (this: void, piece: string) => void;
 
 export interface Inflater {
-  /** Decodes the next compressed chunk, handing every decoded piece to `sink`; false once decoding failed. */
+  /** False once decoding failed. */
   feed(chunk: string, sink: PieceSink): boolean;
-  /** Releases zlib's state (also done by the GC). */
+  /** Also done by the GC. */
   close(): void;
-  /** Why decoding stopped, once it did. */
   readonly error: string | undefined;
   readonly ended: boolean;
   readonly decodedBytes: number;
@@ -110,11 +101,9 @@ class ZInflater implements Inflater {
   error: string | undefined = undefined;
   ended = false;
   decodedBytes = 0;
-  /** The first byte, kept until the second tells the format. */
   private head = "";
   private started = false;
-  // The finalizer must not reach the stream through the inflater (a cycle the GC keeps), so
-  // both share only this flag.
+  // The finalizer must not reach the inflater (a cycle the GC keeps): both share only this flag.
   private readonly state = { open: false };
   private readonly strm: ZStream;
   private readonly out: ffi.CData;
@@ -159,7 +148,6 @@ class ZInflater implements Inflater {
         this.fail(`inflate error ${rc}`);
         return false;
       }
-      // Done with this chunk when zlib has consumed it and had room to spare.
       if (strm.avail_in === 0 && strm.avail_out > 0) return true;
       if (rc === Z_BUF_ERROR && produced === 0) return true;
     }
@@ -197,7 +185,6 @@ class ZInflater implements Inflater {
   }
 }
 
-/** A decoder for one gzip, zlib or raw deflate body, or undefined and why zlib is unavailable. */
 export function newInflater(): LuaMultiReturn<[Inflater, undefined] | [undefined, string]> {
   const lib = library();
   if (lib === undefined) return $multi(undefined, loadError ?? "zlib unavailable");

@@ -1,7 +1,5 @@
-// Which budgets a request spends: the limits that apply to it (the plugin-wide ones, plus those
-// of `model_limits` for its model, each with its own counters) and whose budget it is (the
-// `limit_by` entity, falling back to the client IP when that entity is absent, as Kong's
-// rate-limiting does).
+// Which budgets a request spends: the limits that apply to it, and whose budget it is (falling
+// back to the client IP when the `limit_by` entity is absent, as Kong's rate-limiting does).
 
 import { ALL_MODELS, PERIODS, type Period } from "./windows";
 
@@ -21,16 +19,14 @@ export interface LimitsConfig extends PeriodLimits {
   readonly model_limits?: readonly ModelLimit[] | null;
 }
 
-/** One limit a request is counted against. */
 export interface Limit {
-  /** ALL_MODELS for the plugin-wide limits, else the model name. */
+  /** ALL_MODELS for the plugin-wide limits. */
   model: string;
   period: Period;
-  /** Tokens allowed per period. */
   tokens: number;
 }
 
-// A limit is set when it is a number: an unset field may reach conf as nil or as ngx.null.
+// An unset field may reach conf as nil or as ngx.null.
 function isSet(value: number | null | undefined): value is number {
   return typeof value === "number";
 }
@@ -53,12 +49,10 @@ export function limitsFor(conf: LimitsConfig, model: string | undefined): Limit[
   return limits;
 }
 
-/** Whether any limit of the config depends on the request's model. */
 export function hasModelLimits(conf: LimitsConfig): boolean {
   return conf.model_limits !== undefined && conf.model_limits !== null && conf.model_limits.length > 0;
 }
 
-/** Whether the config has any limit at all (the schema requires one). */
 export function hasAnyLimit(conf: LimitsConfig): boolean {
   for (const period of PERIODS) if (isSet(conf[period])) return true;
   if (conf.model_limits !== undefined && conf.model_limits !== null) {
@@ -77,11 +71,11 @@ export interface IdentifierConfig {
   readonly path?: string | null;
 }
 
-/** Where the identity of a request comes from; each getter is only called when limit_by needs it. */
+/** Each getter is only called when limit_by needs it. */
 export interface IdentitySources {
   consumerId(this: void): string | undefined;
   credentialId(this: void): string | undefined;
-  /** Consumer group names; undefined where the node has no consumer groups (Kong OSS). */
+  /** Undefined where Kong has no consumer groups (OSS). */
   consumerGroups(this: void): string[] | undefined;
   forwardedIp(this: void): string;
   header(this: void, name: string): string | undefined;
@@ -94,11 +88,7 @@ function present(value: string | undefined | null): value is string {
   return typeof value === "string" && value !== "";
 }
 
-/**
- * The counter identity, prefixed by its kind so a header value can never collide with another
- * client's IP. `consumer_group` uses the sorted group names where Kong has consumer groups
- * (Enterprise), otherwise the consumer, like `consumer`.
- */
+/** Prefixed by its kind, so that a header value can never collide with another client's IP. */
 export function identifierOf(conf: IdentifierConfig, from: IdentitySources): string {
   const by = conf.limit_by;
   let id: string | undefined;

@@ -1,7 +1,5 @@
-// Reads one response on its way to the client: every chunk goes to the usage reader (decoded
-// first when the upstream compressed anyway) and, when the plugin injected include_usage,
-// through the event filter that removes the usage-only chunk. Only the unfinished event is ever
-// held, so memory stays bounded whatever the response's length.
+// Reads one response on its way to the client (decoding it when the upstream compressed anyway)
+// and removes the usage chunk the plugin injected. Only the unfinished event is held.
 
 import { newInjectedUsageFilter, type EventFilter } from "../ai-gateway-shared/event_filter";
 import { framingFromHeaders, newUsageReader, type FormatOverride, type UsageReader, type UsageReport } from "../ai-gateway-shared/stream_usage";
@@ -11,40 +9,31 @@ export interface MeterOptions {
   format: FormatOverride;
   contentType: string | undefined;
   contentEncoding: string | undefined;
-  /** The plugin added include_usage: remove the extra chunk from the client's stream. */
+  /** The plugin added include_usage. */
   injected: boolean;
 }
 
-/** How the meter handles the body, decided from the response headers. */
 export interface MeterPlan {
-  /** Decode gzip/deflate for reading. */
   decode: boolean;
-  /** Send the decoded body to the client (its Content-Encoding must go, and Content-Length). */
+  /** Content-Encoding and Content-Length must go. */
   sendDecoded: boolean;
-  /** Filter the client's stream (Content-Length must go). */
+  /** Content-Length must go. */
   filter: boolean;
-  /** The body cannot be read (unknown encoding): the count will be an estimate. */
   unreadable: boolean;
 }
 
-/**
- * Decoded bytes read at most. Past it the body is not read any more (so a compression bomb
- * costs no more than this), the count becomes an estimate that takes every further byte for a
- * character, and the client's bytes go on as before: compressed as they came, or, where the
- * client gets the decoded stream, still decoded and filtered.
- */
+/** Bounds what a compression bomb costs; past it every byte counts as a character of the estimate. */
 export const MAX_READ_BYTES = 64 * 1024 * 1024;
 
 export function planFor(opts: MeterOptions): MeterPlan {
   const enc = opts.contentEncoding === undefined ? "" : string.lower(opts.contentEncoding);
   const compressed = enc !== "" && enc !== "identity";
   const decodable = enc === "gzip" || enc === "x-gzip" || enc === "deflate";
-  // Only an SSE stream carries the injected usage chunk (by its Content-Type, as the reader decides).
+  // Only an SSE stream carries the injected usage chunk.
   const filter = opts.injected && framingFromHeaders(undefined, opts.contentType) === "sse";
   return {
     decode: compressed && decodable,
-    // A compressed stream cannot be filtered in place: the client gets it decoded, which HTTP
-    // always allows (identity is acceptable unless the client refused it explicitly).
+    // A compressed stream cannot be filtered in place; HTTP always allows identity instead.
     sendDecoded: compressed && decodable && filter,
     filter: filter && (!compressed || decodable),
     unreadable: compressed && !decodable,
@@ -54,15 +43,11 @@ export function planFor(opts: MeterOptions): MeterPlan {
 export interface Meter {
   readonly plan: MeterPlan;
   readonly reader: UsageReader;
-  /** One body chunk in; the bytes for the client out. */
+  /** Returns the bytes for the client. */
   process(chunk: string, eof: boolean): string;
-  /** The usage so far; final once the body ended (or when the request ends without its end). */
   finish(): UsageReport;
-  /** Why the body stopped being read before its end (zlib failed or unavailable, the cap). */
   readonly stoppedReading: string | undefined;
-  /** Events removed from the client's stream. */
   removedEvents(): number;
-  /** Bytes held right now (the unfinished event in the reader and in the filter). */
   bufferedBytes(): number;
 }
 
@@ -72,9 +57,7 @@ class ResponseMeter implements Meter {
   private readonly filter: EventFilter | undefined;
   private inflater: Inflater | undefined;
   private finished: UsageReport | undefined;
-  /** Decoded bytes read so far. */
   private readBytes = 0;
-  /** Bytes that passed unread once reading stopped (counted as characters of the estimate). */
   private unreadBytes = 0;
   private readonly decoded: (string | undefined)[] = [];
 
@@ -82,14 +65,13 @@ class ResponseMeter implements Meter {
     wanted: MeterPlan,
     opts: MeterOptions,
     readonly reader: UsageReader,
-    /** This meter feeds the reader (it may be shared with a plugin that feeds it). */
+    /** False when another plugin feeds the shared reader. */
     private readonly feeds: boolean,
   ) {
     let plan = wanted;
     if (plan.decode) {
       const [inflater, err] = newInflater();
       if (inflater === undefined) {
-        // Without zlib the compressed body passes untouched and unread (the count is an estimate).
         this.stoppedReading = err;
         plan = { decode: false, sendDecoded: false, filter: false, unreadable: true };
       }
@@ -106,7 +88,6 @@ class ResponseMeter implements Meter {
   process(chunk: string, eof: boolean): string {
     let out = chunk;
     if (!this.plan.decode) {
-      // The common answer: identity bytes, read as they pass.
       if (this.feeds) this.read(chunk);
     } else {
       const decoded = this.decode(chunk);
@@ -127,8 +108,7 @@ class ResponseMeter implements Meter {
     if (report === undefined) {
       report = this.feeds ? this.reader.finish() : this.reader.report();
       if (this.unreadBytes > 0) {
-        // Unread text cannot be measured: every unread byte counts as text (an upper bound, so
-        // that an answer past the cap is never counted as free).
+        // An upper bound, so that an answer past the cap is never free.
         report = { ...report, text_bytes: report.text_bytes + this.unreadBytes, incomplete: true };
       }
       this.finished = report;
@@ -155,10 +135,7 @@ class ResponseMeter implements Meter {
     this.reader.feed(bytes);
   }
 
-  /**
-   * The decoded bytes of a compressed chunk ("" while zlib needs more input). Once reading
-   * stopped and the client gets the compressed bytes, nothing is decoded any more.
-   */
+  /** "" while zlib needs more input. */
   private decode(chunk: string): string {
     const inflater = this.inflater;
     if (inflater === undefined) return "";
@@ -179,16 +156,13 @@ class ResponseMeter implements Meter {
   }
 }
 
-/**
- * A meter for one response. `reader` is the response's shared reader (response_reader.ts) and
- * `feeds` whether this meter feeds it; without one the meter reads with a reader of its own.
- */
+/** Without a shared `reader` the meter reads with one of its own. */
 export function newMeter(opts: MeterOptions, reader?: UsageReader, feeds = true): Meter {
   const plan = planFor(opts);
   let r = reader;
   if (r === undefined) {
     r = newUsageReader({ format: opts.format });
-    // Decoded bodies reach the reader as identity; an unreadable encoding makes it read nothing.
+    // Decoded bodies reach the reader as identity.
     r.detect(opts.contentType, undefined, plan.decode ? undefined : opts.contentEncoding);
   }
   return new ResponseMeter(plan, opts, r, feeds);

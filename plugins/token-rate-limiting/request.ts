@@ -1,6 +1,5 @@
-// What the plugin needs from the client's JSON request, read once in access: model, stream,
-// the usage options the client asked for, max_tokens, and the prompt estimate. And the one
-// change it makes to the request: asking an OpenAI-style upstream for a usage chunk.
+// What the plugin reads from the client's JSON request in access, and the one change it makes:
+// asking an OpenAI-style upstream for a usage chunk.
 
 import * as cjson from "cjson.safe";
 import { estimatePromptTokens, tokensForChars } from "../ai-gateway-shared/estimate";
@@ -14,22 +13,15 @@ export interface LlmRequest {
   format: ApiFormat;
   model?: string;
   stream: boolean;
-  /** max_completion_tokens / max_tokens / Ollama options.num_predict, when positive. */
   maxTokens?: number;
-  /** The client asked for the usage chunk itself (stream_options.include_usage). */
+  /** stream_options.include_usage */
   clientAskedUsage: boolean;
-  /** The documented prompt estimate (shared estimate module). */
   promptEstimate: number;
-  /** Bytes of the request body (the reservation's prompt bound). */
   bodyBytes: number;
   /** The body was a JSON object. */
   json: boolean;
 }
 
-/**
- * The API the request speaks. Anthropic: an `anthropic-version` header or a path ending in
- * /messages; Ollama native: /api/chat or /api/generate; anything else is OpenAI-compatible.
- */
 export function requestFormat(setting: FormatSetting, path: string, anthropicVersion: string | undefined): ApiFormat {
   if (setting !== "auto") return setting;
   if (anthropicVersion !== undefined && anthropicVersion !== "") return "anthropic";
@@ -51,7 +43,6 @@ function maxTokensOf(body: JsonObject, format: ApiFormat): number | undefined {
   return positiveCount(body.max_completion_tokens) ?? positiveCount(body.max_tokens);
 }
 
-/** Reads a decoded request body (undefined when the body was not a JSON object). */
 export function describeRequest(body: JsonObject | undefined, rawLength: number, format: ApiFormat): LlmRequest {
   if (body === undefined) {
     return { format, stream: false, clientAskedUsage: false, promptEstimate: tokensForChars(rawLength), bodyBytes: rawLength, json: false };
@@ -71,10 +62,9 @@ export function describeRequest(body: JsonObject | undefined, rawLength: number,
   };
 }
 
-/** How a body is decoded: cjson.safe.decode, or the request's shared cache of it (request_json). */
 export type JsonDecode = (this: void, raw: string) => LuaMultiReturn<[unknown, string | undefined]>;
 
-/** Decodes a raw body; undefined unless it is a JSON object (an array decodes to a table too). */
+/** Undefined unless a JSON object: an array decodes to a table too. */
 export function decodeBody(raw: string | undefined, decode: JsonDecode = cjson.decode): JsonObject | undefined {
   if (raw === undefined || string.find(raw, "^%s*{")[0] === undefined) return undefined;
   const [decoded] = decode(raw);
@@ -89,10 +79,7 @@ export function shouldInjectUsage(injectSetting: boolean, req: LlmRequest): bool
   return injectSetting && req.json && req.format === "openai" && req.stream && !req.clientAskedUsage;
 }
 
-/**
- * Position of the value of a top-level member `key` in the JSON object text `raw` (depth 1,
- * strings skipped, so the same name inside a message or a tool schema is never taken).
- */
+/** Depth 1 only: the same name inside a message or a tool schema is never taken. */
 export function topLevelValueAt(raw: string, key: string): number | undefined {
   const wanted = '"' + key + '"';
   let depth = 0;
@@ -117,13 +104,9 @@ export function topLevelValueAt(raw: string, key: string): number | undefined {
 }
 
 /**
- * The body with `stream_options.include_usage: true`, made by inserting text so that every
- * other byte of the client's body (number formats, key order, escapes, empty arrays) reaches
- * the upstream unchanged. Without stream_options the member goes right after the opening brace.
- * With a stream_options object the members go at its end, where they win over an earlier
- * `include_usage: false` (JSON parsers keep the last duplicate); continuous_usage_stats is
- * turned off there, because vLLM honours it only together with include_usage and the client
- * must get the stream it would have got. Undefined when the text is not as expected.
+ * Inserts text, so every other byte of the client's body reaches the upstream unchanged. Members
+ * go at the end of stream_options, winning over an earlier `include_usage: false` (parsers keep
+ * the last duplicate). continuous_usage_stats is turned off: vLLM honours it only with include_usage.
  */
 export function bodyWithUsage(raw: string, body: JsonObject): string | undefined {
   if (body.stream_options === undefined) {
@@ -137,7 +120,6 @@ export function bodyWithUsage(raw: string, body: JsonObject): string | undefined
   const at = topLevelValueAt(raw, "stream_options");
   if (at === undefined) return undefined;
   if (options === undefined) {
-    // `"stream_options": null`: replace the null.
     if (string.sub(raw, at, at + 3) !== "null") return undefined;
     return string.sub(raw, 1, at - 1) + '{"include_usage":true}' + string.sub(raw, at + 4);
   }

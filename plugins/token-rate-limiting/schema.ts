@@ -1,6 +1,5 @@
 // Configuration of token-rate-limiting. Field names follow Kong's rate-limiting where the
-// meaning is the same (second..month, limit_by, header_name, path, policy, redis,
-// fault_tolerant, hide_client_headers, error_code, error_message).
+// meaning is the same.
 
 import * as typedefs from "kong.db.schema.typedefs";
 import { METRICS_FIELD } from "../ai-gateway-shared/metrics";
@@ -14,7 +13,6 @@ function tokenLimit(description: string) {
 
 const PERIOD_NAMES = ["second", "minute", "hour", "day", "month"] as const;
 
-/** An entity check: `thenField` is required when `ifField` equals `value`. */
 function requiredWhen<const F extends string, const V extends string, const T extends string>(ifField: F, value: V, thenField: T) {
   return { conditional: { if_field: ifField, if_match: { eq: value }, then_field: thenField, then_match: { required: true } } } as const;
 }

@@ -1,17 +1,14 @@
-// The counter windows of token limits: where a window starts, how long it is, how much of a
-// limit is used (fixed or sliding), what remains, when a client may retry, and the counters one
-// request touches and their names. Pure functions of the time they are given, so the boundaries
-// can be tested without nginx.
+// The counter windows of token limits: boundaries, usage, retry times and counter names. Pure
+// functions of the time they are given, so the boundaries can be tested without nginx.
 
 import type { Limit } from "./limits";
 
 export type Period = "second" | "minute" | "hour" | "day" | "month";
 export type WindowType = "fixed" | "sliding";
 
-/** Shortest first: the order headers, keys and checks use. */
+/** Shortest first. */
 export const PERIODS: Period[] = ["second", "minute", "hour", "day", "month"];
 
-/** The `<Window>` part of `X-RateLimit-*-Tokens-<Window>`. */
 export const PERIOD_TITLES: { [P in Period]: string } = {
   second: "Second",
   minute: "Minute",
@@ -25,8 +22,7 @@ const FIXED_LENGTHS: { [P in Period]: number } = {
   minute: 60,
   hour: 3600,
   day: 86400,
-  // Months are calendar months (UTC) as in Kong's rate-limiting; this value is only the
-  // longest month, used where an upper bound is enough (key expiry).
+  // Calendar months (UTC) as in Kong's rate-limiting; this upper bound only serves key expiry.
   month: 31 * 86400,
 };
 
@@ -42,7 +38,6 @@ export function daysFromCivil(year: number, month: number, day: number): number 
   return era * 146097 + doe - 719468;
 }
 
-/** [year, month 1..12, day 1..31] of a day number since 1970-01-01 (UTC). */
 export function civilFromDays(days: number): [number, number, number] {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
@@ -61,14 +56,12 @@ function monthStart(now: number): number {
   return daysFromCivil(year, month, 1) * DAY;
 }
 
-/** Start (epoch seconds, UTC) of the window of `period` that contains `now`. */
 export function windowStart(now: number, period: Period): number {
   if (period === "month") return monthStart(now);
   const length = FIXED_LENGTHS[period];
   return Math.floor(now / length) * length;
 }
 
-/** Length in seconds of the window of `period` that starts at `start`. */
 export function windowLength(start: number, period: Period): number {
   if (period !== "month") return FIXED_LENGTHS[period];
   const [year, month] = civilFromDays(Math.floor(start / DAY));
@@ -77,17 +70,14 @@ export function windowLength(start: number, period: Period): number {
   return daysFromCivil(nextYear, nextMonth, 1) * DAY - start;
 }
 
-/** Start of the window just before the one that starts at `start`. */
 export function previousWindowStart(start: number, period: Period): number {
   if (period !== "month") return start - FIXED_LENGTHS[period];
   return monthStart(start - 1);
 }
 
 /**
- * How long a counter must live: a fixed window is read only while it is current; a sliding
- * window is also read as the previous window, so it must outlive the next one. One extra
- * window (at least a minute) leaves room for a long stream that settles into the window it
- * was admitted in after that window ended.
+ * A sliding window is also read as the previous one, so it outlives the next. One extra window
+ * (at least a minute) lets a long stream settle into its window after that window ended.
  */
 export function counterTtl(period: Period, windowType: WindowType): number {
   const length = FIXED_LENGTHS[period];
@@ -95,13 +85,12 @@ export function counterTtl(period: Period, windowType: WindowType): number {
   return windows * length + Math.max(length, 60);
 }
 
-/** Where `now` falls for one period: what access computes once and settlement reuses. */
+/** Computed once in access, reused by settlement. */
 export interface WindowPosition {
   period: Period;
   start: number;
   length: number;
   previousStart: number;
-  /** Seconds since `start` (fractional). */
   elapsed: number;
 }
 
@@ -116,35 +105,29 @@ export function windowPosition(now: number, period: Period): WindowPosition {
   };
 }
 
-/**
- * Tokens counted against a window. Sliding: the previous window's count weighted by how much
- * of it still overlaps the last `length` seconds, plus the current count.
- */
+/** Sliding: the previous window's count weighted by how much of it still overlaps, plus the current. */
 export function usedEstimate(windowType: WindowType, pos: WindowPosition, current: number, previous: number): number {
   if (windowType === "fixed" || previous <= 0) return current;
   const overlap = (pos.length - pos.elapsed) / pos.length;
   return current + previous * Math.max(0, Math.min(1, overlap));
 }
 
-/** Whole tokens left; a fractional sliding estimate is rounded against the client. */
+/** A fractional sliding estimate is rounded against the client. */
 export function remainingTokens(limit: number, used: number): number {
   return Math.max(0, Math.floor(limit - used));
 }
 
-/** Seconds until the window ends (at least 1, as Kong's RateLimit-Reset). */
+/** At least 1, as Kong's RateLimit-Reset. */
 export function secondsToWindowEnd(pos: WindowPosition): number {
   return Math.max(1, Math.ceil(pos.length - pos.elapsed));
 }
 
-/** A window admits a request while at least one whole token remains. */
 export function isExhausted(limit: number, used: number): boolean {
   return remainingTokens(limit, used) <= 0;
 }
 
 /**
- * Seconds until an exhausted window admits a request again, i.e. until the used estimate
- * drops to `limit - 1` or below. Fixed: the window's end. Sliding: the decaying previous
- * count must fall below what the current count leaves; if the current count alone fills the
+ * Until the used estimate drops to `limit - 1`. Sliding: when the current count alone fills the
  * limit, the next window must decay it in turn.
  */
 export function secondsUntilAdmitted(
@@ -170,17 +153,14 @@ export function secondsUntilAdmitted(
   return Math.max(1, Math.ceil(toEnd + intoNext));
 }
 
-// Counter names, shared by the local dict and Redis. Like Kong's rate-limiting they are scoped
-// by the plugin instance's route and service (a global instance shares one budget across
-// routes), then identifier, model scope, period and window start.
+// Counter names, shared by the local dict and Redis. As in Kong's rate-limiting, a global
+// instance shares one budget across routes.
 
 export const KEY_PREFIX = "token_rate_limiting";
 const EMPTY_UUID = "00000000-0000-0000-0000-000000000000";
-/** Model scope of the plugin-wide limits. */
 export const ALL_MODELS = "*";
 
-// Identifiers come from clients (header values, paths): long ones are hashed so a client
-// cannot make counter names arbitrarily large.
+// Identifiers come from clients: long ones are hashed to bound counter names.
 const MAX_PART_LENGTH = 128;
 
 export interface KeyScope {
@@ -190,12 +170,8 @@ export interface KeyScope {
 
 const ESCAPES: Record<string, string> = { "%": "%25", ":": "%3A", "{": "%7B", "}": "%7D" };
 
-/**
- * `:` separates key parts and `{}` delimit the Redis Cluster hash tag, so they are escaped
- * inside a part (and `%`, the escape itself).
- */
+/** `:` separates key parts and `{}` delimit the Redis Cluster hash tag. */
 export function escapePart(part: string): string {
-  // Most parts (ids, model names) have nothing to escape: no new string for them.
   if (string.find(part, "[%%:{}]")[0] === undefined) return part;
   const [escaped] = string.gsub(part, "[%%:{}]", ESCAPES);
   return escaped;
@@ -211,9 +187,8 @@ function idOrEmpty(id: string | null | undefined): string {
 }
 
 /**
- * `token_rate_limiting:{<route>:<service>:<identifier>}:<model or *>:<period>:<window start>`.
- * The braces are a Redis Cluster hash tag: every counter one request touches lives in the same
- * slot, so one script can update them all.
+ * `token_rate_limiting:{<route>:<service>:<identifier>}:<model or *>:<period>:<start>`. The hash
+ * tag keeps one request's counters in one Redis Cluster slot, so one script updates them all.
  */
 export function counterKey(
   scope: KeyScope,
@@ -234,29 +209,24 @@ export function counterKey(
   ].join(":");
 }
 
-/**
- * A counter one request is counted in, computed once in access and reused by settlement, so a
- * request that races a window boundary settles into the window it was admitted in.
- */
+/** Reused by settlement, so a request that races a window boundary settles where it was admitted. */
 export interface CounterWindow {
   limit: Limit;
   pos: WindowPosition;
-  /** Counter of the current window: reserved in, settled into. */
   key: string;
-  /** Counter of the previous window, read by sliding windows only. */
+  /** Sliding windows only. */
   prevKey?: string;
-  /** Weight of the previous window in the sliding estimate (0 for fixed windows). */
+  /** 0 for fixed windows. */
   overlap: number;
   ttl: number;
 }
 
-/** Counter values as a policy read them, before this request's reservation. */
+/** Before this request's reservation. */
 export interface CounterValues {
   current: number;
   previous: number;
 }
 
-/** One atomic adjustment of a counter that settlement makes. */
 export interface Adjustment {
   key: string;
   delta: number;
@@ -287,7 +257,6 @@ export function counterWindows(
   return out;
 }
 
-/** Settlement: the same delta into every window the request was admitted in (zero deltas skipped). */
 export function adjustments(windows: CounterWindow[], delta: number): Adjustment[] {
   const out: Adjustment[] = [];
   if (delta === 0) return out;

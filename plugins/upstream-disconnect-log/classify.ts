@@ -1,20 +1,11 @@
-// How a proxied response ended, decided from a few signs gathered in the
-// header_filter, body_filter and log phases. Pure: busted tests every branch.
+// How a proxied response ended, from signs gathered in header_filter, body_filter and log. Pure.
 //
-// What nginx (1.22, lua-nginx-module 0.10.x, as in Kong 3.9's OpenResty) shows the log phase,
-// observed through the local gateway for each ending (see README.md "How each class is told"):
-//
-// - client gone before any byte reached it: $status 499 (nginx sets it only when nothing was sent).
-// - client gone after bytes reached it: $status stays 200, $request_completion is "" (nginx
-//   terminates the request), the body filter never sees eof.
-// - upstream closed or read timeout after the headers: nginx flushes what it has and finalizes
-//   the request normally, so $request_completion is "OK", but the body filter never sees eof
-//   (no last buffer: the client gets a truncated chunked body). Closed vs timed out is told by
-//   the silence before the end against the service's read_timeout.
-// - before the headers: nginx answers itself (kong.response.get_source() == "error") with 502
-//   (connect failure, upstream closed, bad header) or 504 (timeout), recorded in $upstream_status.
-// - complete: eof seen and $request_completion "OK"; an LLM stream must also have reached its
-//   terminator ([DONE], message_stop, done:true), which the shared usage reader reports.
+// What nginx (as in Kong 3.9's OpenResty) shows the log phase, as observed (README.md):
+// - client gone before any byte: $status 499; after some: $request_completion "", no eof.
+// - upstream closed or timed out after the headers: $request_completion "OK" but no eof; the
+//   silence before the end against read_timeout tells the two apart.
+// - before the headers: nginx answers 502 or 504 itself, recorded in $upstream_status.
+// - complete: eof and "OK"; an LLM stream must also have reached its terminator.
 
 export type Outcome =
   | "completed"
@@ -28,57 +19,45 @@ export const OUTCOMES: readonly Outcome[] = [
   "completed", "client_abort", "upstream_abort", "upstream_timeout", "upstream_error", "gateway_exit",
 ];
 
-/** What kong.response.get_source() says: the upstream, a plugin's exit, or nginx/Kong's own error. */
+/** kong.response.get_source(). */
 export type ResponseSource = "service" | "exit" | "error";
 
 export interface ResponseEnd {
   source: ResponseSource;
-  /** A route matched (Kong's router answers 404 itself when none does). */
   routed: boolean;
-  /** Status the client got (ngx.status in the log phase; nginx sets 499 itself). */
+  /** nginx sets 499 itself. */
   status: number;
   method: string;
-  /** nginx tried an upstream ($upstream_addr set). */
   upstreamAttempted: boolean;
-  /** Status of the last upstream try (502/504 recorded by nginx for a failed try). */
+  /** Of the last try. */
   upstreamStatus?: number;
-  /** The last try connected. */
   upstreamConnected: boolean;
-  /** The last try received the upstream's response header. */
   upstreamHeaderReceived: boolean;
-  /** Bytes the last try read from the upstream. */
   upstreamLastBytes?: number;
-  /** Response was 101 Switching Protocols (WebSocket tunnel). */
+  /** 101 Switching Protocols. */
   upgraded: boolean;
-  /** The body filter saw the last buffer (nginx ended the body normally). */
+  /** The body filter saw the last buffer. */
   eof: boolean;
-  /** $request_completion == "OK". */
   requestCompleted: boolean;
-  /** SSE or NDJSON whose events the usage reader recognised (an LLM stream, which ends with a terminator). */
+  /** SSE or NDJSON of a recognised LLM API, which ends with a terminator. */
   llmStream: boolean;
-  /** The usage reader saw the terminator ([DONE], message_stop, done:true; or a whole JSON body). */
   terminated: boolean;
-  /** Milliseconds between the last upstream bytes (or the headers) and the end of the request. */
+  /** Since the last upstream bytes (or the headers). */
   silenceMs: number;
-  /** The service's read_timeout in ms (Kong's default 60000 when unknown). */
   readTimeoutMs?: number;
 }
 
 export interface Classification {
   outcome: Outcome;
-  /** Which evidence decided (documented in README.md). */
   reason: string;
 }
 
 export const DEFAULT_READ_TIMEOUT_MS = 60000;
 
 /**
- * The least silence that counts as a read timeout. nginx re-arms its read timer lazily
- * (NGX_TIMER_LAZY_DELAY, 300 ms): a timer armed up to 300 ms before the last read is kept, so
- * the timeout can fire up to 300 ms sooner than read_timeout after the last bytes (observed:
- * 379-400 ms for read_timeout 500); 25 ms more for the cached clock. Never below 100 ms (or
- * the timeout itself when shorter), so an upstream that dies right after its last bytes is an
- * abort.
+ * nginx re-arms its read timer lazily (NGX_TIMER_LAZY_DELAY, 300 ms), so a timeout can fire up to
+ * 300 ms early; 25 ms more for the cached clock. At least 100 ms, so an upstream that dies right
+ * after its last bytes is an abort.
  */
 export function timeoutThresholdMs(readTimeoutMs: number | undefined): number {
   const rt = readTimeoutMs !== undefined && readTimeoutMs > 0 ? readTimeoutMs : DEFAULT_READ_TIMEOUT_MS;
@@ -90,7 +69,6 @@ function cutByUpstream(f: ResponseEnd, timeoutReason: string, closedReason: stri
   return { outcome: "upstream_abort", reason: closedReason };
 }
 
-/** nginx answered instead of the upstream: no response header came from the last try. */
 function beforeHeaders(f: ResponseEnd): Classification {
   const status = f.upstreamStatus ?? f.status;
   if (status === 504) {
@@ -102,9 +80,7 @@ function beforeHeaders(f: ResponseEnd): Classification {
 }
 
 function websocket(f: ResponseEnd): Classification {
-  // nginx ends the tunnel the same way whichever side closed (both read events lead to
-  // "upgraded done"), so a close from either side is a normal end; who sent the close frame
-  // is not visible to the gateway.
+  // nginx ends the tunnel the same way whichever side closed.
   if (f.eof) return { outcome: "completed", reason: "websocket_closed" };
   if (!f.requestCompleted) return { outcome: "client_abort", reason: "websocket_client_error" };
   return cutByUpstream(f, "websocket_idle_timeout", "websocket_error");
@@ -119,14 +95,13 @@ export function classify(f: ResponseEnd): Classification {
   if (f.source === "exit") return { outcome: "gateway_exit", reason: "plugin_exit" };
   if (!f.upstreamAttempted) {
     if (f.status === 499) return { outcome: "client_abort", reason: "client_closed_before_response" };
-    // Kong answered on its own before proxying (a plugin error, no service, no route).
     return { outcome: "gateway_exit", reason: "gateway_error" };
   }
   if (f.status === 499) return { outcome: "client_abort", reason: "client_closed_before_response" };
   if (!f.upstreamHeaderReceived) return beforeHeaders(f);
   if (f.upgraded) return websocket(f);
   if (f.upstreamStatus !== undefined && f.upstreamStatus >= 500) return { outcome: "upstream_error", reason: "upstream_5xx" };
-  // The answer reached its end on the wire: whatever happens to the connection afterwards.
+  // Whatever happens to the connection afterwards.
   if (f.terminated) return { outcome: "completed", reason: "terminator" };
   if (!f.requestCompleted) return { outcome: "client_abort", reason: "client_closed_mid_response" };
   if (f.eof) {

@@ -1,21 +1,10 @@
 // upstream-disconnect-log: one structured record for every proxied response that did not end
-// normally (client gone, upstream gone, read timeout, upstream error, a plugin's early answer),
-// and optionally for the ones that did.
+// normally, and optionally for the ones that did. It never changes the response.
 //
-// PRIORITY 15: low, among Kong's log plugins, for two reasons.
-// - body_filter runs in PRIORITY order, highest first, so at 15 it sees the bytes after every
-//   plugin that rewrites the body (token-rate-limiting 905 removes its injected usage chunk,
-//   response-transformer 800, the ai-* plugins 768-777): what it counts is what the client gets.
-// - log runs in the same order, and Kong's log plugins build their message with
-//   kong.log.serialize() in their own log phase: the record must be set before theirs, so the
-//   plugin sits above http-log (12), statsd (11), datadog (10), file-log (9), udp-log (8),
-//   tcp-log (7), loggly (6) and syslog (4), and above opentelemetry (14) and prometheus (13).
-// No access phase: when a plugin before it exits early, access never runs for it, while
-// header_filter, body_filter and log still do (Kong runs them for every collected plugin).
-//
-// header_filter notes what kind of response it is, body_filter how far it got (bytes, first and
-// last data, the end of the body), and log classifies the ending and writes the record. Nothing
-// here changes the response: the body filter reads ngx.arg and never assigns it.
+// PRIORITY 15: its body_filter runs after every plugin that rewrites the body, so it counts what
+// the client gets, and its log phase still runs before Kong's log plugins (http-log 12 and below,
+// prometheus 13, opentelemetry 14), which serialize in theirs.
+// No access phase: after another plugin's early exit Kong skips access but still runs the others.
 
 import { providerOfDialect, recordAiAnalytics } from "../ai-gateway-shared/analytics";
 import { estimatePromptTokensFromBody, tokensForChars } from "../ai-gateway-shared/estimate";
@@ -34,27 +23,23 @@ import { upstreamList, upstreamSide } from "./upstream_vars";
 type Config = ConfigOf<typeof import("./schema")>;
 
 const PLUGIN_NAME = "upstream-disconnect-log";
-/** Request bodies larger than this are not read for the prompt estimate (ceil(bytes / 4) instead). */
+/** Larger request bodies are estimated from their size alone. */
 const MAX_PROMPT_BODY_BYTES = 1024 * 1024;
-/**
- * A JSON body up to this size is decoded whole at the end; a larger one keeps only its last
- * 64 KiB, where the usage, finish reason and closing brace are (shared reader's window).
- */
+/** A larger JSON body keeps only its last 64 KiB, where usage and finish reason are. */
 const MAX_JSON_BYTES = 64 * 1024;
 
 interface ResponseState {
   headersAt: number;
   kind: ResponseKind;
   contentType?: string;
-  /** The response's usage reader, for bodies it can read (SSE, NDJSON, JSON, or undecided). */
   shared?: ResponseReader;
-  /** This plugin feeds the reader (no plugin before it does). */
+  /** No plugin before this one feeds the reader. */
   feeds: boolean;
   bytes: number;
   firstDataAt?: number;
   lastDataAt?: number;
   eof: boolean;
-  /** $upstream_bytes_received when the 101 arrived: the upgrade response header (and nothing else). */
+  /** The upgrade response header's share of $upstream_bytes_received. */
   upgradeHeaderBytes?: number;
 }
 
@@ -86,10 +71,7 @@ function headerFilter(this: void, conf: Config): void {
   } else if (kong.response.get_source() === "service") {
     const contentEncoding = responseHeader("Content-Encoding");
     st.kind = kindOf(status, framingFromHeaders(undefined, contentType, contentEncoding) ?? "none", responseHeader("Content-Length"));
-    // A body with a Content-Length is complete when nginx reached its end (eof), which needs no
-    // reading; its usage only matters for a completed record or for what the metrics and Kong's
-    // AI analytics count, so without those it is not read (or only looked at when another
-    // plugin reads it anyway). An aborted one cannot be decoded: its tokens are estimated.
+    // A Content-Length body's completeness shows in eof: it is read only when its usage is needed.
     const m = conf.metrics;
     const shared = st.kind !== "body" || conf.log_completed || m.ai_analytics || metrics.counting(m)
       ? openResponseReader(PLUGIN_NAME, { contentType, contentEncoding, maxJsonBytes: MAX_JSON_BYTES })
@@ -97,7 +79,6 @@ function headerFilter(this: void, conf: Config): void {
     st.shared = shared;
     st.feeds = shared !== undefined && shared.feeder === PLUGIN_NAME;
   } else {
-    // Kong's or a plugin's own answer: nothing the upstream generated to read.
     st.kind = kindOf(status, "none", responseHeader("Content-Length"));
   }
   kong.ctx.plugin.upstream_disconnect = st;
@@ -116,11 +97,10 @@ function bodyFilter(this: void): void {
     if (shared === undefined) {
       if (st.firstDataAt === undefined) st.firstDataAt = now;
     } else {
-      // The feeder before this plugin stopped (an error): this one reads on from here.
+      // The feeder before this plugin failed: read on from here.
       if (shared.stopped && !st.feeds) st.feeds = true;
       const reader = shared.reader;
       if (st.feeds) reader.feed(chunk);
-      // The first data of an event stream is its first complete event, whoever read it.
       if (st.firstDataAt === undefined && (reader.events > 0 || (reader.framing !== "sse" && reader.framing !== "ndjson"))) {
         st.firstDataAt = now;
       }
@@ -129,13 +109,12 @@ function bodyFilter(this: void): void {
   if (arg[2]) st.eof = true;
 }
 
-/** After an error while reading: the response is observed without its events from here on. */
 function stopReading(this: void): void {
   const st = kong.ctx.plugin.upstream_disconnect;
   if (st !== undefined) st.shared = undefined;
 }
 
-/** The request body's prompt estimate, read only when a record needs it (never logged). */
+/** Called only when a record needs it; the body is never logged. */
 function promptEstimate(this: void): number {
   const [okData, data] = pcall(ngx.req.get_body_data);
   if (okData && data !== undefined) return estimatePromptTokensFromBody(data);
@@ -155,25 +134,17 @@ function promptEstimate(this: void): number {
   return estimate;
 }
 
-/**
- * What token-rate-limiting counted when it ran on this request (it read the upstream's bytes,
- * usage chunk included, before removing the chunk it injected), else the shared rule applied to
- * the reader's view of the response.
- */
+/** token-rate-limiting's count when it ran: it saw the usage chunk it injected before removing it. */
 function tokensFor(exited: boolean, websocket: boolean, upstreamStatus: number | undefined, report: UsageReport | undefined): Tokens {
   const counted = kong.ctx.shared[COUNTED_TOKENS_KEY];
   if (counted !== undefined) return counted;
   return tokensOf({ exited, websocket, upstreamStatus, report, promptEstimate });
 }
 
-/**
- * How the response ended, and what it counted where token-rate-limiting did not count it (the
- * shared metrics count each request once), in Prometheus and Kong's AI analytics.
- */
 function countEnding(conf: Config, st: ResponseState, outcome: string, tokens: Tokens, report: UsageReport | undefined): void {
   const m = conf.metrics;
   const startedAt = ngx.req.start_time();
-  // The model, when a plugin before this one decoded the request (this one never reads it).
+  // Only when a plugin before this one decoded the request.
   const model = asObject(decodedRequestJson())?.model;
   recordAiAnalytics(m, {
     pluginId: conf.__plugin_id,
@@ -189,20 +160,16 @@ function countEnding(conf: Config, st: ResponseState, outcome: string, tokens: T
   const route = kong.router.get_route();
   metrics.recordStreamEnd(m, route, outcome);
   metrics.recordTokens(m, kong.client.get_consumer(), route, model, tokens);
-  // A first token only where the upstream generated some (not the gateway's or an error's body).
+  // Not for the gateway's own or an error's body.
   if (st.firstDataAt !== undefined && report !== undefined && report.text_events > 0 && tokens.source !== "upstream_error") {
     metrics.recordTimeToFirstToken(m, route, model, st.firstDataAt - startedAt * 1000);
   }
 }
 
-/**
- * The common answer: the upstream's, from one try, ended as classify() calls completed. Told from
- * a few cheap signs, so that a completed answer costs no parsing of nginx's variables when
- * completed answers are not recorded. Anything less plain goes through classify().
- */
+/** Cheap signs of a completed answer, so it costs no parsing of nginx's variables when not recorded. */
 function plainlyCompleted(st: ResponseState, report: UsageReport | undefined, evented: boolean, source: ResponseSource): boolean {
   if (st.kind === "websocket" || ngx.status === 499 || source !== "service") return false;
-  // One try whose status line arrived (nginx records 502/504 when none did).
+  // nginx records 502/504 when no status line arrived.
   const upstreamStatus = tonumber(ngx.var.upstream_status ?? "");
   if (upstreamStatus === undefined || upstreamStatus >= 500) return false;
   if (report !== undefined && report.terminated) return true;
@@ -292,7 +259,7 @@ function log(this: void, conf: Config): void {
     contentType: st?.contentType,
     bytesToClient,
     bytesFromUpstream: up.bytesReceived,
-    // Events the client got: the reader may have seen one more that a plugin removed.
+    // A plugin may have removed one the reader saw.
     events: evented ? report.events - (shared?.removedEvents ?? 0) : 0,
     finishReason: report?.finish_reason,
     tokens,
@@ -315,8 +282,7 @@ const handler: KongPluginHandler<Config> = {
     metrics.init();
   },
 
-  // Kong calls these without pcall: an error must not break the response nor skip the log
-  // plugins below this one (guarded).
+  // Kong calls these without pcall: an error must neither break the response nor skip later log plugins.
   header_filter(conf) {
     guarded("disconnect observation", headerFilter, conf, stopReading);
   },

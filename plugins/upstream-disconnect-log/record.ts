@@ -1,7 +1,5 @@
-// The record this plugin writes (schema_version 1, documented in README.md), built from plain
-// values so busted can pin every field, and how it is written: one error-log line with a fixed
-// prefix, and the same record under one key of the log serializer (file-log, http-log and the
-// others send it). Absent fields mean "not known for this request".
+// The record this plugin writes (documented in README.md): one error-log line, and the same
+// record in the log serializer for Kong's log plugins. Absent fields mean "not known".
 
 import * as cjson from "cjson.safe";
 import type { Outcome } from "./classify";
@@ -9,7 +7,6 @@ import type { Tokens } from "../ai-gateway-shared/tokens";
 
 export const SCHEMA_VERSION = 1;
 
-/** How the response body travelled. */
 export type ResponseKind = "sse" | "ndjson" | "chunked" | "body" | "websocket" | "none";
 
 export interface NamedEntity {
@@ -18,11 +15,10 @@ export interface NamedEntity {
 }
 
 export interface WebSocketTraffic {
-  /** "unknown": a side closed its connection (nginx does not tell which); "gateway": nginx ended an idle or failed tunnel. */
+  /** nginx does not tell which side closed; "gateway": nginx ended an idle or failed tunnel. */
   closed_by: "unknown" | "gateway";
-  /** Bytes nginx forwarded from the client to the upstream: the handshake request it sent upstream plus the client's frames. */
+  /** Includes the handshake request. */
   client_to_upstream_bytes: number;
-  /** Frame bytes nginx received from the upstream after its 101 response header. */
   upstream_to_client_bytes: number;
 }
 
@@ -56,20 +52,18 @@ export interface DisconnectRecord {
   websocket?: WebSocketTraffic;
 }
 
-/** Longest path kept (nginx truncates an error-log line at 2048 bytes; the record must fit whole). */
+/** nginx truncates an error-log line at 2048 bytes; the record must fit whole. */
 export const MAX_PATH_BYTES = 512;
 const MAX_TEXT_BYTES = 128;
 
-/** Milliseconds since the epoch to ISO 8601 UTC with milliseconds ("2025-01-02T03:04:05.678Z"). */
+/** "2025-01-02T03:04:05.678Z" */
 export function isoTime(ms: number): string {
   const whole = math.floor(ms / 1000);
   const millis = math.floor(ms - whole * 1000 + 0.5);
-  // 999.6 ms rounds to the next second.
   const [sec, frac] = millis >= 1000 ? [whole + 1, 0] : [whole, millis];
   return (os.date("!%Y-%m-%dT%H:%M:%S", sec) as string) + string.format(".%03dZ", frac);
 }
 
-/** A duration in whole milliseconds, never negative. */
 export function wholeMs(ms: number): number {
   return ms <= 0 ? 0 : math.floor(ms + 0.5);
 }
@@ -78,7 +72,7 @@ function clip(text: string, max: number): string {
   return text.length > max ? string.sub(text, 1, max) : text;
 }
 
-/** Query parameters whose values may be credentials (matched in the lower-cased name). */
+/** Parameters whose values may be credentials. */
 const SECRET_NAME_PARTS = ["key", "token", "secret", "pass", "auth", "sig", "cred", "session", "code"];
 
 function isSecretName(name: string): boolean {
@@ -89,14 +83,12 @@ function isSecretName(name: string): boolean {
   return false;
 }
 
-/** The query string with the values of credential-like parameters replaced by REDACTED. */
 export function redactQuery(query: string): string {
   return string.gsub(query, "([^&=]*)=([^&]*)", (name: string, value: string) => {
     return isSecretName(name) && value !== "" ? name + "=REDACTED" : name + "=" + value;
   })[0];
 }
 
-/** The path to record from the raw request URI: without the query unless asked, clipped. */
 export function recordPath(requestUri: string | undefined, includeQuery: boolean): string {
   const uri = requestUri ?? "";
   const [q] = string.find(uri, "?", 1, true);
@@ -108,16 +100,13 @@ export function recordPath(requestUri: string | undefined, includeQuery: boolean
   return clip(path, MAX_PATH_BYTES);
 }
 
-/**
- * The method from the request line ($request). nginx turns an error page's method into GET
- * (error_page redirect), so ngx.req.get_method() says GET for a POST that got a 502 or 504.
- */
+/** nginx's error_page redirect turns the method into GET, so $request is read instead. */
 export function methodOf(requestLine: string | undefined): string | undefined {
   if (requestLine === undefined) return undefined;
   return string.match(requestLine, "^(%u+) ")[0];
 }
 
-/** A route or service as {id, name}; names that are not strings (ngx.null from a declarative file) are left out. */
+/** A name may be ngx.null from a declarative file. */
 export function namedEntity(entity: { id?: unknown; name?: unknown } | undefined): NamedEntity | undefined {
   if (entity === undefined || typeof entity.id !== "string") return undefined;
   const out: NamedEntity = { id: entity.id };
@@ -158,7 +147,7 @@ function since(startMs: number, atMs: number | undefined): number | undefined {
 }
 
 export function buildRecord(r: RecordInput): DisconnectRecord {
-  // Tunnel frames bypass the body filter: there is no "last data" to measure from.
+  // Tunnel frames bypass the body filter: no "last data".
   const quietSince = r.kind === "websocket" ? undefined : (r.lastDataAtMs ?? r.headersAtMs);
   return {
     schema_version: SCHEMA_VERSION,
@@ -191,24 +180,18 @@ export function buildRecord(r: RecordInput): DisconnectRecord {
   };
 }
 
-/** Every line starts with this, then the record as JSON. */
 export const LOG_PREFIX = "[upstream-disconnect] ";
-/** The key under which kong.log.serialize() carries the record. */
 export const SERIALIZE_KEY = "upstream_disconnect";
 
 export type LogLevel = "err" | "warn" | "notice" | "info";
 
-/**
- * Abnormal endings are always written; completed ones only with log_completed on, and then a
- * `sampleRate` fraction of them (`draw` is uniform in [0, 1), so 1 keeps all and 0 none).
- */
+/** Abnormal endings are always written; `draw` is uniform in [0, 1). */
 export function shouldEmit(outcome: Outcome, logCompleted: boolean, sampleRate: number, draw: number): boolean {
   if (outcome !== "completed") return true;
   if (!logCompleted) return false;
   return draw < sampleRate;
 }
 
-/** The log line's text (undefined when the record cannot be encoded, which a plain record never is). */
 export function logLine(record: DisconnectRecord): string | undefined {
   const [json] = cjson.encode(record);
   return json === undefined ? undefined : LOG_PREFIX + json;

@@ -1,20 +1,16 @@
 // Store failures: whether they refuse the request, and how often they are logged. One gate per
-// worker for every kind of failure (reading, reserving, settling), so a store outage costs one
-// error line per interval and worker.
+// worker for every kind of failure, so a store outage costs one error line per interval and worker.
 
-/** Store failures are logged at most once per this many seconds per worker. */
 export const FAILURE_LOG_INTERVAL = 30;
 
-/** A "log at most once per interval" gate; it counts what it held back. */
+/** Logs at most once per interval, counting what it held back. */
 export class LogGate {
-  /** Messages held back before the one just let through. */
   suppressed = 0;
   private next = -1;
   private held = 0;
 
   constructor(private readonly interval: number) {}
 
-  /** True when a message may be logged at `now`; then `suppressed` says how many were held back. */
   open(now: number): boolean {
     if (now >= this.next) {
       this.next = now + this.interval;
@@ -27,18 +23,14 @@ export class LogGate {
   }
 }
 
-/** A new gate (for Lua callers: `failures.newLogGate(30)`). */
+/** For Lua callers. */
 export function newLogGate(interval: number): LogGate {
   return new LogGate(interval);
 }
 
 const failures = new LogGate(FAILURE_LOG_INTERVAL);
 
-/**
- * Logs a store failure through the worker's gate. From a timer (settlement) kong.log carries no
- * plugin name, so the line is written with the plugin's prefix by hand, as Kong's namespaced
- * logger would.
- */
+/** In a timer kong.log carries no plugin name, so the prefix is written by hand. */
 export function logStoreFailure(what: string, err: string, inTimer = false): void {
   if (!failures.open(ngx.now())) return;
   const held = failures.suppressed > 0 ? ` (${failures.suppressed} similar failures not logged in the last ${FAILURE_LOG_INTERVAL}s)` : "";
@@ -47,7 +39,6 @@ export function logStoreFailure(what: string, err: string, inTimer = false): voi
   else kong.log.err(message);
 }
 
-/** What to do when the counter store fails: let the request through uncounted, or refuse it. */
 export function onStoreFailure(faultTolerant: boolean): "allow" | "reject" {
   return faultTolerant ? "allow" : "reject";
 }

@@ -1,6 +1,5 @@
-// Where token counters live, behind one interface, as Kong's rate-limiting has
-// `policies[conf.policy]`: `local` (this node's shared memory) and `redis` (one budget for a
-// cluster of nodes). Each policy owns its connections and timers.
+// Where token counters live, behind one interface as in Kong's rate-limiting: `local` (this
+// node's shared memory) or `redis` (one budget for a cluster).
 
 import type { Adjustment, CounterValues, CounterWindow, WindowType } from "../windows";
 import { logStoreFailure } from "./failures";
@@ -17,17 +16,13 @@ export interface PolicyConfig {
 }
 
 export interface StoragePolicy {
-  /**
-   * Reads every window and, when all admit the request, reserves `reserve` in each, atomically.
-   * Returns the values before this request and whether it is admitted, or an error.
-   */
+  /** Reserves in every window only when all admit, atomically; returns the values before this request. */
   acquire(
     this: void,
     conf: PolicyConfig,
     windows: CounterWindow[],
     reserve: number,
   ): LuaMultiReturn<[CounterValues[], boolean, undefined] | [undefined, undefined, string]>;
-  /** Adds each adjustment to its counter (now, or from a timer where the phase has no cosockets). */
   settle(this: void, conf: PolicyConfig, adjustments: Adjustment[]): void;
 }
 

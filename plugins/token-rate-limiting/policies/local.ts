@@ -1,7 +1,5 @@
-// Counters in this node's shared memory: the `kong_rate_limiting_counters` dict every Kong
-// declares (Kong's rate-limiting uses it too, with its own "ratelimit:" prefix). incr is atomic
-// across workers, so reserving first and checking the value before the increment serialises
-// concurrent requests exactly.
+// Counters in the `kong_rate_limiting_counters` dict every Kong declares. incr is atomic across
+// workers, so checking the value before each increment serialises concurrent requests exactly.
 
 import { admit, countsOf } from "../admission";
 import type { Adjustment, CounterValues, CounterWindow, WindowType } from "../windows";
@@ -27,12 +25,7 @@ function admits(windows: CounterWindow[], windowType: WindowType, values: Counte
   return admit(windowType, countsOf(windows, values), reserve).admitted;
 }
 
-/**
- * Reads every window and, when all admit the request and it reserves, adds the reservation
- * atomically. The values before each increment are checked again, so of two requests racing
- * for the last tokens only one gets them; the loser's reservation is taken back. Returns the
- * values before this request and whether it is admitted.
- */
+/** Of two requests racing for the last tokens only one gets them; the loser's reservation is taken back. */
 export function acquire(
   windows: CounterWindow[],
   windowType: WindowType,
@@ -65,11 +58,7 @@ export function acquire(
   return $multi(values, admitted, undefined);
 }
 
-/**
- * Adds each delta to its counter. A positive delta creates a missing counter (with its
- * expiry); a negative one only corrects an existing counter, so a counter that already
- * expired never turns negative.
- */
+/** A negative delta skips a counter that already expired, which must not turn negative. */
 export function settle(adjs: Adjustment[]): string | undefined {
   const shm = dict();
   if (shm === undefined) return `lua_shared_dict ${DICT_NAME} is not declared`;
@@ -85,7 +74,6 @@ export function settle(adjs: Adjustment[]): string | undefined {
   return failure;
 }
 
-/** Current value of a counter (for the log serializer and tests). */
 export function currentValue(key: string): number {
   const shm = dict();
   return shm === undefined ? 0 : read(shm, key);

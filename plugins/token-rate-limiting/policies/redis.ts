@@ -1,8 +1,6 @@
-// Counters in Redis, for several Kong nodes sharing one budget. Access makes one round trip
-// (a script that checks every window and reserves atomically); settlement makes one more, from
-// a timer because cosockets are unavailable in the log phase. Connections go back to a
-// keepalive pool named after everything that makes a connection different (server, database,
-// user, TLS, password), so one config never reuses another's authenticated connection.
+// Counters in Redis, for several Kong nodes sharing one budget: one round trip in access, one in
+// settlement. The keepalive pool is named after everything that makes a connection different, so
+// one config never reuses another's authenticated connection.
 
 import * as redis from "resty.redis";
 import type { Adjustment, CounterValues, CounterWindow } from "../windows";
@@ -68,8 +66,7 @@ function connect(c: RedisConfig): LuaMultiReturn<[redis.RedisClient, number, und
   return $multi(red, reused, undefined);
 }
 
-// Errors of a connection the server had closed: the script cannot have run. A timeout is not
-// one of them (the script may have run, and a retry would count twice).
+// The script cannot have run. Not a timeout: after one, a retry could count twice.
 function deadConnection(err: string | undefined): boolean {
   return err === "closed" || err === "broken pipe" || err === "connection reset by peer";
 }
@@ -84,7 +81,7 @@ function run(c: RedisConfig, script: string, numkeys: number, params: (string | 
       red.set_keepalive(KEEPALIVE_IDLE_MS, c.keepalive_pool_size);
       return $multi(res, undefined);
     }
-    // A failed call may leave a reply unread on the connection: never pool it.
+    // A failed call may leave a reply unread: never pool the connection.
     red.close();
     if (reused === 0 || attempt >= 2 || !deadConnection(evalErr)) return $multi(undefined, `Redis script failed: ${evalErr}`);
   }
@@ -94,13 +91,11 @@ function int(value: number): string {
   return string.format("%d", value);
 }
 
-/** Checks every window and reserves when all admit, in one script call. */
 export function acquire(
   c: RedisConfig,
   windows: CounterWindow[],
   reserve: number,
 ): LuaMultiReturn<[CounterValues[], boolean, undefined] | [undefined, undefined, string]> {
-  // KEYS (two per window), then ARGV: the reservation and three values per window.
   const params: string[] = [];
   for (const w of windows) params.push(w.key, w.prevKey ?? w.key);
   params.push(int(reserve));
@@ -116,7 +111,6 @@ export function acquire(
   return $multi(values, tonumber(reply[0]) === 1, undefined);
 }
 
-/** Applies settlement adjustments now (from a timer or any phase with cosockets). */
 export function settleNow(c: RedisConfig, adjs: Adjustment[]): string | undefined {
   if (adjs.length === 0) return undefined;
   const params: string[] = [];
@@ -131,7 +125,7 @@ function settleInTimer(this: void, _premature: boolean, c: RedisConfig, adjs: Ad
   if (err !== undefined) logStoreFailure("token counts could not be settled in Redis", err, true);
 }
 
-/** Settlement from the log phase, which has no cosockets: one round trip from a timer. */
+/** The log phase has no cosockets. */
 export function settleLater(c: RedisConfig, adjs: Adjustment[]): void {
   if (adjs.length === 0) return;
   const [ok, err] = ngx.timer.at(0, settleInTimer, c, adjs);

@@ -1,15 +1,10 @@
-// The two Redis scripts of the redis policy: one round trip in access, one in settlement.
-// Plain strings with no Lua-side imports, so the Node tests can run them against a real Redis.
+// The redis policy's scripts: one round trip in access, one in settlement. Plain strings, so the
+// Node tests can run them against a real Redis.
 
 /**
- * Check and reserve, atomically for all windows of a request.
- * KEYS: current and previous counter of each window, in pairs (previous is ignored when its
- * overlap is 0). ARGV[1]: the reservation (0: read only); then per window: limit, overlap of
- * the previous window (0 for fixed windows), ttl.
- * The rule is the plugin's: a window admits while floor(limit - used) > 0, with
- * used = current + previous * overlap. Reserves only when every window admits.
- * Returns { admitted (1/0), current_1, previous_1, current_2, previous_2, ... } with the values
- * before the reservation.
+ * Checks all windows of a request and reserves only when every one admits, atomically.
+ * KEYS: current, previous per window. ARGV: reservation (0: read only), then limit, overlap, ttl
+ * per window. Returns { admitted (1/0), current_1, previous_1, ... } as before the reservation.
  */
 export const ACQUIRE_SCRIPT = `
 local reserve = tonumber(ARGV[1])
@@ -41,11 +36,7 @@ end
 return out
 `;
 
-/**
- * Settlement: KEYS are counters, ARGV per key: delta, ttl. A positive delta creates a missing
- * counter with its expiry; a negative one only corrects an existing counter (one that expired
- * meanwhile must not turn negative). Returns how many counters changed.
- */
+/** ARGV per key: delta, ttl. A negative delta skips a counter that expired meanwhile, which must not turn negative. */
 export const SETTLE_SCRIPT = `
 local changed = 0
 for i = 1, #KEYS do
