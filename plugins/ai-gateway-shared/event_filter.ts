@@ -14,6 +14,11 @@ export type EventRewrite = (this: void, block: string) => string | undefined;
 export interface EventFilterOptions {
   /** Cheap prefilter: only events containing this plain text reach rewrite. */
   needle?: string;
+  /**
+   * A plain text removed from an event that has it, in place, instead of rewrite (the event is
+   * never copied whole). rewrite still sees the events that have the needle but not this.
+   */
+  cut?: string;
   /** A larger event cannot be one to rewrite: it passes as it comes. */
   maxHoldBytes?: number;
 }
@@ -49,10 +54,13 @@ class Filter implements EventFilter {
   private crEndedEvent = false;
   private lastDropped = false;
   private nextNeedle = 1;
+  private readonly cut: string | undefined;
+  private nextCut = 1;
 
   constructor(rewrite: EventRewrite, opts: EventFilterOptions | undefined) {
     this.rewrite = rewrite;
     this.needle = opts && opts.needle;
+    this.cut = opts && opts.cut;
     this.maxHold = (opts && opts.maxHoldBytes) || DEFAULT_MAX_HOLD_BYTES;
   }
 
@@ -83,6 +91,7 @@ class Filter implements EventFilter {
     let cr = nextPlain(s, "\r", 1, n);
     let lf = nextPlain(s, "\n", 1, n);
     this.nextNeedle = this.needle === undefined ? 1 : nextPlain(s, this.needle, 1, n);
+    this.nextCut = this.cut === undefined ? n + 1 : nextPlain(s, this.cut, 1, n);
     while (p <= n) {
       let e: number;
       let t: number;
@@ -156,6 +165,19 @@ class Filter implements EventFilter {
       if (this.nextNeedle < a) this.nextNeedle = nextPlain(s, this.needle, a, s.length);
       if (this.nextNeedle > b) return keepFrom;
     }
+    const cut = this.cut;
+    if (!held && cut !== undefined) {
+      // The common rewrite (OpenAI's `,"usage":null` in every chunk) cuts the chunk around the
+      // text: one piece per event, no copy of the event and no rewrite call.
+      if (this.nextCut < a) this.nextCut = nextPlain(s, cut, a, s.length);
+      const c = this.nextCut;
+      if (c + cut.length - 1 <= b) {
+        out.push(string.sub(s, keepFrom, c - 1));
+        this.rewritten += 1;
+        this.nextCut = nextPlain(s, cut, c + cut.length, s.length);
+        return c + cut.length;
+      }
+    }
     const block = held ? this.takeHold() + string.sub(s, a, b) : string.sub(s, a, b);
     if (held && this.needle !== undefined && string.find(block, this.needle, 1, true)[0] === undefined) {
       out.push(block);
@@ -225,5 +247,5 @@ export function injectedUsageRewrite(stripNullUsage: boolean): EventRewrite {
 }
 
 export function newInjectedUsageFilter(stripNullUsage = true): EventFilter {
-  return newEventFilter(injectedUsageRewrite(stripNullUsage), { needle: '"usage"' });
+  return newEventFilter(injectedUsageRewrite(stripNullUsage), { needle: '"usage"', cut: stripNullUsage ? ',"usage":null' : undefined });
 }
