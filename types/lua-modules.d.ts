@@ -229,6 +229,8 @@ declare module "string.buffer" {
     put(this: StringBuffer, ...values: (string | number | StringBuffer)[]): StringBuffer;
     /** Appends a string.format result. */
     putf(this: StringBuffer, format: string, ...args: unknown[]): StringBuffer;
+    /** Appends `len` bytes from a pointer (e.g. into a string: no intermediate string). */
+    putcdata(this: StringBuffer, ptr: import("ffi").CData, len: number): StringBuffer;
     /** Replaces the content. */
     set(this: StringBuffer, text: string): StringBuffer;
     /** Empties the buffer (keeps the allocation). */
@@ -260,6 +262,8 @@ declare module "ffi" {
   export { _new as new };
   export function string(this: void, ptr: CData, len?: number): string;
   export function cast(this: void, ct: string | CType, value: unknown): CData;
+  /** Pointer arithmetic: `ffi.offset(p, n)` is LuaJIT's `p + n`. */
+  export const offset: LuaAddition<CData, number, CData>;
   const _typeof: (this: void, ct: string) => CType;
   export { _typeof as typeof };
   export function sizeof(this: void, ct: string | CType | CData, nelem?: number): number | undefined;

@@ -5,10 +5,12 @@
  * `maxHoldBytes`.
  */
 import * as cjson from "cjson.safe";
+import * as ffi from "ffi";
+import * as buffer from "string.buffer";
 import { asObject } from "./json";
 import { Rope } from "./rope";
 
-/** Gets one complete event, blank line included; undefined keeps it. */
+/** Gets one complete event, blank line included; undefined keeps it. Must not feed a filter itself. */
 export type EventRewrite = (this: void, block: string) => string | undefined;
 
 export interface EventFilterOptions {
@@ -37,13 +39,17 @@ export const DEFAULT_MAX_HOLD_BYTES = 64 * 1024;
 
 const LF = 10;
 
+// What feed sends is assembled here, from pointers into the chunk: a string per kept piece would
+// cost more than the filtering. Emptied by every feed, which never yields.
+const out = buffer.new(16 * 1024);
+
 class Filter implements EventFilter {
   dropped = 0;
   rewritten = 0;
   bufferedBytes = 0;
 
   private readonly rewrite: EventRewrite;
-  private readonly needle: string | undefined;
+  private readonly needle: PlainText | undefined;
   private readonly maxHold: number;
   private readonly hold = new Rope();
   /** The event in progress is too large to rewrite. */
@@ -54,28 +60,32 @@ class Filter implements EventFilter {
   private crEndedEvent = false;
   private lastDropped = false;
   private nextNeedle = 1;
-  private readonly cut: string | undefined;
+  private readonly cut: PlainText | undefined;
   private nextCut = 1;
+  private readonly cutFirst: boolean;
 
   constructor(rewrite: EventRewrite, opts: EventFilterOptions | undefined) {
     this.rewrite = rewrite;
-    this.needle = opts && opts.needle;
-    this.cut = opts && opts.cut;
+    const needle = opts && opts.needle;
+    const cut = opts && opts.cut;
+    this.needle = needle === undefined ? undefined : new PlainText(needle);
+    this.cut = cut === undefined ? undefined : new PlainText(cut);
+    this.cutFirst = cut !== undefined && (needle === undefined || string.find(cut, needle, 1, true)[0] !== undefined);
     this.maxHold = (opts && opts.maxHoldBytes) || DEFAULT_MAX_HOLD_BYTES;
   }
 
   feed(chunk: string): string {
     if (chunk === "") return "";
-    const out: string[] = [];
+    out.reset();
     let s = chunk;
     if (this.afterCR) {
       this.afterCR = false;
       if (string.byte(s, 1) === LF) {
         // The LF goes where its CR went.
         if (this.crEndedEvent) {
-          if (!this.lastDropped) out.push("\n");
+          if (!this.lastDropped) out.put("\n");
         } else if (this.passing) {
-          out.push("\n");
+          out.put("\n");
         } else {
           this.holdPush("\n");
         }
@@ -83,6 +93,7 @@ class Filter implements EventFilter {
       }
     }
     const n = s.length;
+    const ptr = ffi.cast("const char *", s);
     let p = 1;
     let blockStart = 1;
     /** s[keepFrom .. blockStart - 1]: complete events to send as they came, not copied yet. */
@@ -90,8 +101,8 @@ class Filter implements EventFilter {
     // Each searched again only once passed: linear in the chunk.
     let cr = nextPlain(s, "\r", 1, n);
     let lf = nextPlain(s, "\n", 1, n);
-    this.nextNeedle = this.needle === undefined ? 1 : nextPlain(s, this.needle, 1, n);
-    this.nextCut = this.cut === undefined ? n + 1 : nextPlain(s, this.cut, 1, n);
+    this.nextNeedle = this.needle === undefined ? 1 : this.needle.next(s, 1, n);
+    this.nextCut = this.cut === undefined ? n + 1 : this.cut.next(s, 1, n);
     while (p <= n) {
       let e: number;
       let t: number;
@@ -112,28 +123,31 @@ class Filter implements EventFilter {
         this.crEndedEvent = blank;
       }
       if (blank) {
-        keepFrom = this.endBlock(s, blockStart, t, keepFrom, out);
+        keepFrom = this.endBlock(s, ptr, blockStart, t, keepFrom);
         blockStart = t + 1;
       }
       p = t + 1;
       if (cr < p) cr = nextPlain(s, "\r", p, n);
       if (lf < p) lf = nextPlain(s, "\n", p, n);
     }
-    if (keepFrom < blockStart) out.push(keepFrom === 1 && blockStart > n ? s : string.sub(s, keepFrom, blockStart - 1));
+    if (keepFrom < blockStart) {
+      // Nothing changed: the chunk itself goes on.
+      if (keepFrom === 1 && blockStart > n && out.length() === 0) return s;
+      out.putcdata(ffi.offset(ptr, keepFrom - 1), blockStart - keepFrom);
+    }
     if (blockStart <= n) {
-      const rest = blockStart === 1 ? s : string.sub(s, blockStart);
       if (this.passing) {
-        out.push(rest);
+        out.putcdata(ffi.offset(ptr, blockStart - 1), n - blockStart + 1);
       } else {
+        const rest = blockStart === 1 ? s : string.sub(s, blockStart);
         this.holdPush(rest);
         if (this.bufferedBytes > this.maxHold) {
-          out.push(this.takeHold());
+          out.put(this.takeHold());
           this.passing = true;
         }
       }
     }
-    if (out.length === 0) return "";
-    return out.length === 1 ? out[0] : table.concat(out);
+    return out.length() === 0 ? "" : out.get();
   }
 
   finish(): string {
@@ -153,51 +167,104 @@ class Filter implements EventFilter {
     return this.hold.take();
   }
 
+  /**
+   * The common rewrite (OpenAI's `,"usage":null` in every chunk) cuts the chunk around the text:
+   * one piece per event, no copy of the event and no rewrite call. Undefined: no cut in s[a..b].
+   */
+  private tryCut(s: string, ptr: ffi.CData, a: number, b: number, keepFrom: number): number | undefined {
+    const cut = this.cut;
+    if (cut === undefined) return undefined;
+    if (this.nextCut < a) this.nextCut = cut.next(s, a, s.length);
+    const c = this.nextCut;
+    if (c + cut.length - 1 > b) return undefined;
+    out.putcdata(ffi.offset(ptr, keepFrom - 1), c - keepFrom);
+    this.rewritten += 1;
+    this.nextCut = cut.next(s, c + cut.length, s.length);
+    return c + cut.length;
+  }
+
   /** The event is the held bytes then s[a..b]; returns the new keepFrom. */
-  private endBlock(s: string, a: number, b: number, keepFrom: number, out: string[]): number {
+  private endBlock(s: string, ptr: ffi.CData, a: number, b: number, keepFrom: number): number {
     this.lastDropped = false;
     if (this.passing) {
       this.passing = false;
       return keepFrom;
     }
     const held = !this.hold.isEmpty();
-    if (!held && this.needle !== undefined) {
-      if (this.nextNeedle < a) this.nextNeedle = nextPlain(s, this.needle, a, s.length);
-      if (this.nextNeedle > b) return keepFrom;
-    }
-    const cut = this.cut;
-    if (!held && cut !== undefined) {
-      // The common rewrite (OpenAI's `,"usage":null` in every chunk) cuts the chunk around the
-      // text: one piece per event, no copy of the event and no rewrite call.
-      if (this.nextCut < a) this.nextCut = nextPlain(s, cut, a, s.length);
-      const c = this.nextCut;
-      if (c + cut.length - 1 <= b) {
-        out.push(string.sub(s, keepFrom, c - 1));
-        this.rewritten += 1;
-        this.nextCut = nextPlain(s, cut, c + cut.length, s.length);
-        return c + cut.length;
+    if (!held) {
+      // A cut that holds the needle is looked for first: one search per event on the common path.
+      if (this.cutFirst) {
+        const kept = this.tryCut(s, ptr, a, b, keepFrom);
+        if (kept !== undefined) return kept;
+      }
+      if (this.needle !== undefined) {
+        if (this.nextNeedle < a) this.nextNeedle = this.needle.next(s, a, s.length);
+        if (this.nextNeedle > b) return keepFrom;
+      }
+      if (!this.cutFirst) {
+        const kept = this.tryCut(s, ptr, a, b, keepFrom);
+        if (kept !== undefined) return kept;
       }
     }
     const block = held ? this.takeHold() + string.sub(s, a, b) : string.sub(s, a, b);
-    if (held && this.needle !== undefined && string.find(block, this.needle, 1, true)[0] === undefined) {
-      out.push(block);
+    if (held && this.needle !== undefined && string.find(block, this.needle.text, 1, true)[0] === undefined) {
+      out.put(block);
       return b + 1;
     }
     const replacement = this.rewrite(block);
     if (replacement === undefined || replacement === block) {
       if (!held) return keepFrom;
-      out.push(block);
+      out.put(block);
       return b + 1;
     }
-    if (keepFrom < a) out.push(string.sub(s, keepFrom, a - 1));
+    if (keepFrom < a) out.putcdata(ffi.offset(ptr, keepFrom - 1), a - keepFrom);
     if (replacement === "") {
       this.dropped += 1;
       this.lastDropped = true;
     } else {
       this.rewritten += 1;
-      out.push(replacement);
+      out.put(replacement);
     }
     return b + 1;
+  }
+}
+
+/**
+ * A plain text searched from its first word character: a search that starts on `"` or `,` stops
+ * at every key of a JSON event.
+ */
+class PlainText {
+  readonly length: number;
+  private readonly anchor: string;
+  private readonly prefix: string;
+  private readonly skip: number;
+
+  constructor(readonly text: string) {
+    const [at] = string.find(text, "[%w_]");
+    this.skip = at === undefined ? 0 : at - 1;
+    this.prefix = string.sub(text, 1, this.skip);
+    this.anchor = string.sub(text, this.skip + 1);
+    this.length = text.length;
+  }
+
+  /** Where the text next starts at or after pos; n + 1 when none. */
+  next(s: string, pos: number, n: number): number {
+    // The first try outside any loop: a loop here would abort every caller's trace.
+    const skip = this.skip;
+    const [p] = string.find(s, this.anchor, pos + skip, true);
+    if (p === undefined) return n + 1;
+    if (skip === 0 || string.sub(s, p - skip, p - 1) === this.prefix) return p - skip;
+    return this.nextAfter(s, p + 1, n);
+  }
+
+  private nextAfter(s: string, from: number, n: number): number {
+    const skip = this.skip;
+    for (;;) {
+      const [p] = string.find(s, this.anchor, from, true);
+      if (p === undefined) return n + 1;
+      if (string.sub(s, p - skip, p - 1) === this.prefix) return p - skip;
+      from = p + 1;
+    }
   }
 }
 
@@ -246,6 +313,12 @@ export function injectedUsageRewrite(stripNullUsage: boolean): EventRewrite {
   };
 }
 
+// Made once: a closure made per stream would abort the trace that opens it.
+const stripNullUsageRewrite = injectedUsageRewrite(true);
+const keepNullUsageRewrite = injectedUsageRewrite(false);
+
 export function newInjectedUsageFilter(stripNullUsage = true): EventFilter {
-  return newEventFilter(injectedUsageRewrite(stripNullUsage), { needle: '"usage"', cut: stripNullUsage ? ',"usage":null' : undefined });
+  return stripNullUsage
+    ? newEventFilter(stripNullUsageRewrite, { needle: '"usage"', cut: ',"usage":null' })
+    : newEventFilter(keepNullUsageRewrite, { needle: '"usage"' });
 }

@@ -180,6 +180,30 @@ describe("event filter", function()
     assert.are.equal("data: e", filter:finish())
   end)
 
+  it("finds needle and cut by their first word character, checking what comes before it", function()
+    -- `usage":null` also ends `"my_usage":null` and `x"usage":null`: only `,"usage":null` is cut.
+    local stream = 'data: {"my_usage":null,"a":1}\n\n'
+      .. 'data: {"my_usage":null,"usage":null}\n\n'
+      .. 'data: {x"usage":null,"usage":null,"b":2}\n\n'
+      .. 'data: {"usage":null,"c":3}\n\n'
+      .. 'data: {"d":",\\"usage\\":null"}\n\n'
+    local want = 'data: {"my_usage":null,"a":1}\n\n'
+      .. 'data: {"my_usage":null}\n\n'
+      .. 'data: {x"usage":null,"b":2}\n\n'
+      .. 'data: {"c":3}\n\n'
+      .. 'data: {"d":",\\"usage\\":null"}\n\n'
+    chunking.each_split(stream, function(chunks, k)
+      local got = run(event_filter.newInjectedUsageFilter(true), chunks)
+      if got ~= want then assert.are.equal(want, got, "split " .. k) end
+    end)
+    -- A cut that does not hold the needle applies only to events that have the needle.
+    local calls = 0
+    local filter = event_filter.newEventFilter(function(block) calls = calls + 1; return block:upper() end, { needle = "up", cut = "-x" })
+    assert.are.equal("data: a-x\n\nDATA: UP\n\ndata: up\n\n", run(filter, { "data: a-x\n\ndata: up\n\ndata: up-x\n\n" }))
+    assert.are.equal(1, calls)
+    assert.are.equal(2, filter.rewritten)
+  end)
+
   it("only consults rewrite for events that contain the needle", function()
     local calls = 0
     local filter = event_filter.newEventFilter(function() calls = calls + 1; return "" end, { needle = "drop" })
