@@ -8,6 +8,7 @@ import * as cjson from "cjson.safe";
 import * as ffi from "ffi";
 import * as buffer from "string.buffer";
 import { asObject } from "./json";
+import { Needle } from "./needle";
 import { Rope } from "./rope";
 
 /** Gets one complete event, blank line included; undefined keeps it. Must not feed a filter itself. */
@@ -49,7 +50,7 @@ class Filter implements EventFilter {
   bufferedBytes = 0;
 
   private readonly rewrite: EventRewrite;
-  private readonly needle: PlainText | undefined;
+  private readonly needle: Needle | undefined;
   private readonly maxHold: number;
   private readonly hold = new Rope();
   /** The event in progress is too large to rewrite. */
@@ -59,17 +60,15 @@ class Filter implements EventFilter {
   private afterCR = false;
   private crEndedEvent = false;
   private lastDropped = false;
-  private nextNeedle = 1;
-  private readonly cut: PlainText | undefined;
-  private nextCut = 1;
+  private readonly cut: Needle | undefined;
   private readonly cutFirst: boolean;
 
   constructor(rewrite: EventRewrite, opts: EventFilterOptions | undefined) {
     this.rewrite = rewrite;
     const needle = opts && opts.needle;
     const cut = opts && opts.cut;
-    this.needle = needle === undefined ? undefined : new PlainText(needle);
-    this.cut = cut === undefined ? undefined : new PlainText(cut);
+    this.needle = needle === undefined ? undefined : new Needle(needle);
+    this.cut = cut === undefined ? undefined : new Needle(cut);
     this.cutFirst = cut !== undefined && (needle === undefined || string.find(cut, needle, 1, true)[0] !== undefined);
     this.maxHold = (opts && opts.maxHoldBytes) || DEFAULT_MAX_HOLD_BYTES;
   }
@@ -101,8 +100,6 @@ class Filter implements EventFilter {
     // Each searched again only once passed: linear in the chunk.
     let cr = nextPlain(s, "\r", 1, n);
     let lf = nextPlain(s, "\n", 1, n);
-    this.nextNeedle = this.needle === undefined ? 1 : this.needle.next(s, 1, n);
-    this.nextCut = this.cut === undefined ? n + 1 : this.cut.next(s, 1, n);
     while (p <= n) {
       let e: number;
       let t: number;
@@ -174,12 +171,10 @@ class Filter implements EventFilter {
   private tryCut(s: string, ptr: ffi.CData, a: number, b: number, keepFrom: number): number | undefined {
     const cut = this.cut;
     if (cut === undefined) return undefined;
-    if (this.nextCut < a) this.nextCut = cut.next(s, a, s.length);
-    const c = this.nextCut;
+    const c = cut.next(s, a);
     if (c + cut.length - 1 > b) return undefined;
     out.putcdata(ffi.offset(ptr, keepFrom - 1), c - keepFrom);
     this.rewritten += 1;
-    this.nextCut = cut.next(s, c + cut.length, s.length);
     return c + cut.length;
   }
 
@@ -197,10 +192,7 @@ class Filter implements EventFilter {
         const kept = this.tryCut(s, ptr, a, b, keepFrom);
         if (kept !== undefined) return kept;
       }
-      if (this.needle !== undefined) {
-        if (this.nextNeedle < a) this.nextNeedle = this.needle.next(s, a, s.length);
-        if (this.nextNeedle > b) return keepFrom;
-      }
+      if (this.needle !== undefined && this.needle.next(s, a) > b) return keepFrom;
       if (!this.cutFirst) {
         const kept = this.tryCut(s, ptr, a, b, keepFrom);
         if (kept !== undefined) return kept;
@@ -226,45 +218,6 @@ class Filter implements EventFilter {
       out.put(replacement);
     }
     return b + 1;
-  }
-}
-
-/**
- * A plain text searched from its first word character: a search that starts on `"` or `,` stops
- * at every key of a JSON event.
- */
-class PlainText {
-  readonly length: number;
-  private readonly anchor: string;
-  private readonly prefix: string;
-  private readonly skip: number;
-
-  constructor(readonly text: string) {
-    const [at] = string.find(text, "[%w_]");
-    this.skip = at === undefined ? 0 : at - 1;
-    this.prefix = string.sub(text, 1, this.skip);
-    this.anchor = string.sub(text, this.skip + 1);
-    this.length = text.length;
-  }
-
-  /** Where the text next starts at or after pos; n + 1 when none. */
-  next(s: string, pos: number, n: number): number {
-    // The first try outside any loop: a loop here would abort every caller's trace.
-    const skip = this.skip;
-    const [p] = string.find(s, this.anchor, pos + skip, true);
-    if (p === undefined) return n + 1;
-    if (skip === 0 || string.sub(s, p - skip, p - 1) === this.prefix) return p - skip;
-    return this.nextAfter(s, p + 1, n);
-  }
-
-  private nextAfter(s: string, from: number, n: number): number {
-    const skip = this.skip;
-    for (;;) {
-      const [p] = string.find(s, this.anchor, from, true);
-      if (p === undefined) return n + 1;
-      if (string.sub(s, p - skip, p - 1) === this.prefix) return p - skip;
-      from = p + 1;
-    }
   }
 }
 
