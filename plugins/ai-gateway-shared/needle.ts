@@ -1,9 +1,7 @@
 /**
  * Where a text next occurs in a string, remembered between searches: a reader walking forward
  * through a chunk finds each occurrence once, however many events ask. Right for any string and
- * start, so one Needle can be shared by every reader of a worker.
- *
- * The search starts from the text's first word character: one that starts on `"` or `,` would stop
+ * start, so one Needle can be shared by every reader of a worker. The search starts from the text's first word character: one that starts on `"` or `,` would stop
  * at every key of a JSON event.
  */
 export class Needle {
